@@ -1,0 +1,274 @@
+"""Command line: ``python -m pix2pix {train,generate,evaluate,bench,outlines,models}``.
+
+Flags map one-to-one onto the dataclasses in :mod:`pix2pix.config`; ``--model``/``--init``
+accept a shipped model's name, a model or run folder, or a weights file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("pix2pix")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a model on a folder of pairs",
+                       description="Train pix2pix on DATA (side-by-side images, A/ and B/ folders, "
+                                   "label/photo files with the same name, optionally in train/ val/ test/).")
+    p.add_argument("data", nargs="?", help="data folder (optional with --resume)")
+    p.add_argument("--out", help="run folder (default: runs/<data folder name>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--init", metavar="MODEL", help="start the generator from a saved model (fine-tuning)")
+    g = p.add_argument_group("length")
+    g.add_argument("--epochs", type=int, default=None, help="epochs (default 200; with --resume: extend to)")
+    g.add_argument("--steps", type=int, default=0, help="optimizer steps instead of epochs")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=1)
+    g.add_argument("--lr", type=float, default=2e-4)
+    g.add_argument("--lambda-l1", type=float, default=100.0)
+    g.add_argument("--decay-from", type=float, default=0.5,
+                   help="fraction of training after which the learning rate decays linearly to 0 (1 = constant)")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--workers", type=int, default=-1, help="data-loader processes (-1: automatic)")
+    g = p.add_argument_group("model")
+    g.add_argument("--ngf", type=int, default=64, help="generator width (ignored with --init)")
+    g.add_argument("--ndf", type=int, default=64, help="discriminator width")
+    g.add_argument("--size", type=int, default=256, help="image size, a power of two")
+    g = p.add_argument_group("data")
+    g.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="held out when there is no val/ folder")
+    g.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
+    g.add_argument("--outlines", action="store_true", help="DATA holds photos only: draw the inputs from them")
+    g.add_argument("--photo-aspect", type=float, default=0.0, help="with --outlines: restore squashed photos to this width/height")
+    g.add_argument("--input-kind", choices=("auto", "sketch", "labels", "image"), default="auto")
+    g.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    g.add_argument("--load-size", type=int, default=0, help="resize before the random crop (default size*286/256)")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--save-every", type=int, default=1, help="epochs between checkpoints")
+    g.add_argument("--sample-every", type=int, default=1, help="epochs between validation and sample grids")
+    g.add_argument("--description", default="", help="one line describing the model (shown in the app)")
+    p.set_defaults(func=cmd_train)
+
+
+def _read_list(path: str | None) -> list[str] | None:
+    if not path:
+        return None
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def cmd_train(args) -> int:
+    from .config import ModelConfig, ModelInfo, TrainConfig
+    from .progress import TqdmCallback
+    from .train import Trainer
+
+    stop = threading.Event()
+    _stop_on_ctrl_c(stop)
+    callbacks = [TqdmCallback()]
+    if args.resume:
+        trainer = Trainer.resume(args.resume, epochs=args.epochs or 0, steps=args.steps, callbacks=callbacks, stop=stop)
+    else:
+        if not args.data:
+            raise SystemExit("error: give a DATA folder (or --resume RUN_DIR)")
+        out = args.out or str(Path("runs") / Path(args.data).resolve().name)
+        mcfg = ModelConfig(ngf=args.ngf, ndf=args.ndf, image_size=args.size)
+        tcfg = TrainConfig(
+            epochs=args.epochs or 200, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+            lambda_l1=args.lambda_l1, decay_from=args.decay_from, direction=args.direction,
+            load_size=args.load_size, no_flip=args.no_flip, val_fraction=args.val_fraction, seed=args.seed,
+            save_every=args.save_every, sample_every=args.sample_every, workers=args.workers,
+            precision=args.precision, device=args.device, outlines=args.outlines,
+            photo_aspect=args.photo_aspect, input_kind=args.input_kind,
+        )
+        info = ModelInfo(description=args.description) if args.description else None
+        trainer = Trainer(args.data, out, mcfg, tcfg, init=args.init, callbacks=callbacks, stop=stop,
+                          info=info, val_list=_read_list(args.val_list))
+    end = trainer.fit()
+    return 0 if end.status in ("finished", "stopped") else 1
+
+
+def _stop_on_ctrl_c(stop: threading.Event) -> None:
+    """First Ctrl-C: finish the current step, save a checkpoint and the model, exit.
+    Second Ctrl-C: abort at once (the last checkpoint on disk stays intact)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("stopping after this step (Ctrl-C again to abort)")
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="turn a sketch (or a folder of them) into images")
+    p.add_argument("input", help="an image file or a folder of images")
+    p.add_argument("--model", required=True, help="shipped model name, model folder or weights file")
+    p.add_argument("--output", required=True, help="output file (for one input) or folder")
+    p.add_argument("--seed", type=int, default=None, help="test-time noise (dropout) with this seed: a variation")
+    p.add_argument("--raw", action="store_true", help="skip sketch normalization (crop to content, line cleanup)")
+    p.add_argument("--keep-size", action="store_true", help="resize each result back to its input's size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from .imaging import ImageReadError, is_image_file, open_image, save_image
+    from .infer import Sketch2Image
+
+    model = Sketch2Image.load(args.model, device=args.device, precision=args.precision)
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if is_image_file(p))
+        if not files:
+            raise ValueError(f"No images in {src}.")
+        targets = [(f, dst / f"{f.stem}.png") for f in files]
+    elif src.is_file():
+        targets = [(src, dst / f"{src.stem}.png" if dst.is_dir() else dst)]
+    else:
+        raise ValueError(f"{src} does not exist.")
+    done = 0
+    for f, out in targets:
+        try:
+            image = open_image(f)
+            prepared = prepare_input(model, image, raw=args.raw)
+        except (ImageReadError, ValueError) as e:
+            log.warning("skipped %s: %s", f.name, e)
+            continue
+        result = model(prepared, seed=args.seed)
+        if args.keep_size:
+            result = result.resize(image.size)
+        save_image(result, out)
+        done += 1
+    log.info("wrote %d image(s) to %s", done, dst)
+    return 0 if done else 1
+
+
+def prepare_input(model, image, *, raw: bool = False):
+    """What the app does before inference: sketches are normalized (cropped to content,
+    lines cleaned); label maps are snapped to the palette by the model itself."""
+    if raw or model.info.input_kind != "sketch":
+        return image
+    from .sketch import normalize_sketch
+
+    return normalize_sketch(image, model.size)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="L1 / PSNR / SSIM of a model on a folder of pairs (prints JSON)")
+    p.add_argument("data")
+    p.add_argument("--model", help="model to evaluate (or use --baseline)")
+    p.add_argument("--baseline", choices=("white", "mean", "input"), help="score a trivial predictor instead")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
+    p.add_argument("--split", default="auto", help="auto (test, else val, else all), train, val, test or all")
+    p.add_argument("--val-list", metavar="FILE", help="evaluate on exactly these names")
+    p.add_argument("--outlines", action="store_true", help="DATA holds photos only: make inputs with the outline extractor")
+    p.add_argument("--photo-aspect", type=float, default=0.0)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .infer import Sketch2Image
+
+    if not args.model and not args.baseline:
+        raise ValueError("give --model or --baseline")
+    model = Sketch2Image.load(args.model, device=args.device) if args.model else None
+    result = evaluate(
+        model, args.data, direction=args.direction, split=args.split, val_list=_read_list(args.val_list),
+        outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,
+        batch_size=args.batch_size, limit=args.limit,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="inference latency and training throughput (prints JSON)")
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--runs", type=int, default=30, help="timed inference runs")
+    p.add_argument("--train-steps", type=int, default=8, help="timed training steps (0: skip)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain fp32 reference")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    print(json.dumps(run_bench(args.ngf, args.device, args.precision, args.runs, args.train_steps, not args.no_baseline)))
+    return 0
+
+
+def _add_outlines(sub) -> None:
+    p = sub.add_parser("outlines", help="draw outlines from photos, as the trainer's --outlines does")
+    p.add_argument("input", help="a photo or a folder of photos")
+    p.add_argument("--output", required=True, help="output file (for one photo) or folder")
+    p.add_argument("--size", type=int, default=256)
+    p.set_defaults(func=cmd_outlines)
+
+
+def cmd_outlines(args) -> int:
+    from .outlines import outline_command
+
+    n = outline_command(Path(args.input), Path(args.output), size=args.size)
+    log.info("wrote %d outline(s) to %s", n, args.output)
+    return 0 if n else 1
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the models available (shipped and fine-tuned)")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    from .io import list_models
+
+    entries = list_models()
+    if not entries:
+        print("no models installed")
+    for e in entries:
+        where = "shipped" if e.shipped else "fine-tuned"
+        print(f"{e.name:24s} {where:10s} ngf={e.config.ngf:<3d} {e.info.input_kind:7s} {e.info.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pix2pix", description="pix2pix: sketch-to-image models")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_generate, _add_evaluate, _add_bench, _add_outlines, _add_models):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rank = int(os.environ.get("RANK", 0))
+    level = logging.WARNING if args.quiet or rank != 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    from .data import DataError
+    from .imaging import ImageReadError
+    from .io import ModelNotFound
+    from .train import TrainingError
+
+    try:
+        return args.func(args)
+    except (DataError, TrainingError, ModelNotFound, ImageReadError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,162 @@
+"""Inference: a loaded, cached generator that turns a PIL image into a PIL image.
+
+The fast path is chosen for the hardware: BatchNorm folded into the convolutions and
+channels-last memory everywhere; bf16 autocast on CPUs with native bf16; fp16/bf16 on
+CUDA GPUs. ``tests/test_infer.py`` checks it against plain fp32 within a stated tolerance.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from .config import ModelConfig, ModelInfo
+from .hardware import pick_device, resolve_precision
+from .imaging import to_pil, to_rgb, to_tensor
+from .io import load_pretrained, resolve_model
+from .models import set_dropout
+from .palette import snap_to_palette
+
+# Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
+# tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
+FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01}
+
+
+def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
+    """conv -> BN(eval) as one conv with adjusted weights and bias (exact up to rounding)."""
+    conv = copy.deepcopy(conv)
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    out_dim = 0 if isinstance(conv, nn.Conv2d) else 1  # ConvTranspose weights are (in, out, k, k)
+    shape = [1] * conv.weight.dim()
+    shape[out_dim] = -1
+    conv.weight = nn.Parameter(conv.weight.detach() * scale.view(shape), requires_grad=False)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
+    return conv
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with every (conv, BatchNorm) pair inside a Sequential fused.
+
+    Valid for eval-mode BatchNorm only, which is how inference runs; dropout layers stay,
+    so the seeded test-time noise still works on the fused model.
+    """
+    module = copy.deepcopy(module)
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(seq[i + 1], nn.BatchNorm2d):
+                seq[i] = _fold(seq[i], seq[i + 1])
+                seq[i + 1] = nn.Identity()
+    return module
+
+
+class Sketch2Image:
+    """A generator on its device, ready for images of any size and mode.
+
+    ``__call__`` is deterministic by default; ``seed=N`` switches on the paper's
+    test-time noise (dropout) with that seed, so each seed gives a different variation.
+    Thread-safe: calls on one instance are serialized.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        cfg: ModelConfig,
+        info: ModelInfo,
+        *,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        path: Path | None = None,
+    ):
+        self.cfg, self.info, self.path = cfg, info, path
+        self.device = pick_device(str(device)) if not isinstance(device, torch.device) else device
+        self.dtype = resolve_precision(precision, self.device)
+        generator = generator.eval()
+        if precision != "fp32":
+            generator = fold_batchnorm(generator)
+        self.fused = precision != "fp32"
+        self.generator = generator.to(self.device, memory_format=torch.channels_last).eval()
+        for p in self.generator.parameters():
+            p.requires_grad_(False)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, ref: str | Path, *, device: str = "auto", precision: str = "auto") -> "Sketch2Image":
+        generator, cfg, info = load_pretrained(ref)
+        return cls(generator, cfg, info, device=device, precision=precision, path=resolve_model(ref))
+
+    @property
+    def size(self) -> int:
+        return self.cfg.image_size
+
+    @property
+    def precision(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+    def prepare(self, image: Image.Image) -> Image.Image:
+        """The model's input conventions: RGB on white, label colours snapped to the palette
+        (nearest-neighbour resize, so no blended colours), then the model's square size."""
+        image = to_rgb(image)
+        s = self.size
+        if self.info.input_kind == "labels" and self.info.palette:
+            return snap_to_palette(image.resize((s, s), Image.Resampling.NEAREST), self.info.palette)
+        if image.size != (s, s):
+            image = image.resize((s, s), Image.Resampling.BICUBIC)
+        return image
+
+    @torch.inference_mode()
+    def run(self, batch: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+        """(B, C, S, S) in [-1, 1] -> (B, C, S, S) in [-1, 1], float32 on the CPU."""
+        batch = batch.to(self.device, memory_format=torch.channels_last)
+        with self._lock:
+            noise = seed is not None
+            set_dropout(self.generator, noise)
+            try:
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    if noise:
+                        torch.manual_seed(seed)
+                    with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+                        out = self.generator(batch)
+            finally:
+                set_dropout(self.generator, False)
+        return out.float().cpu().contiguous()
+
+    def __call__(self, image: Image.Image, *, seed: int | None = None) -> Image.Image:
+        x = to_tensor(self.prepare(image)).unsqueeze(0)
+        return to_pil(self.run(x, seed)[0])
+
+    def many(self, images: list[Image.Image], *, seed: int | None = None, batch_size: int = 8) -> list[Image.Image]:
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = torch.stack([to_tensor(self.prepare(im)) for im in images[i : i + batch_size]])
+            out += [to_pil(t) for t in self.run(x, seed)]
+        return out
+
+
+_cache: dict[tuple, Sketch2Image] = {}
+_cache_lock = threading.Lock()
+
+
+def get_model(ref: str | Path, *, device: str = "auto", precision: str = "auto") -> Sketch2Image:
+    """Load once, then return the same instance for the same files (keyed by the resolved
+    folder and the weights' modification time, so a re-trained model is picked up)."""
+    folder = resolve_model(ref)
+    weights = folder / "model.safetensors"
+    key = (str(folder.resolve()), weights.stat().st_mtime_ns, device, precision)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is None:
+            for old in [k for k in _cache if k[0] == key[0]]:
+                del _cache[old]  # an older version of the same model
+            model = _cache[key] = Sketch2Image.load(folder, device=device, precision=precision)
+        return model
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

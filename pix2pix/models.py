@@ -1,0 +1,161 @@
+"""The pix2pix networks: U-Net generator, PatchGAN discriminator and the GAN loss.
+
+References:
+- Isola, Zhu, Zhou, Efros. "Image-to-Image Translation with Conditional Adversarial
+  Networks", CVPR 2017 (appendix 6.1.1 for the layer tables).
+- The authors' PyTorch code (``unet_256`` and the ``basic`` 70x70 PatchGAN), whose layer
+  layout this follows exactly, so parameter counts agree: 54,413,955 for the generator at
+  ngf=64 and 2,768,705 for the discriminator at ndf=64.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ModelConfig
+
+
+def _down(in_ch: int, out_ch: int, *, act: bool, norm: bool) -> nn.Sequential:
+    """Encoder step: [LeakyReLU] -> 4x4 stride-2 conv -> [BatchNorm].
+
+    The activation comes first because each block's input is the previous block's
+    pre-activation output, which the skip connection carries to the decoder unchanged.
+    """
+    layers: list[nn.Module] = []
+    if act:
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    # No bias on any encoder conv: the reference omits it everywhere (BatchNorm would
+    # cancel it on most layers), and matching it keeps the parameter counts comparable.
+    layers.append(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False))
+    if norm:
+        layers.append(nn.BatchNorm2d(out_ch))
+    return nn.Sequential(*layers)
+
+
+def _up(in_ch: int, out_ch: int, *, dropout: float) -> nn.Sequential:
+    """Decoder step: ReLU -> 4x4 stride-2 transposed conv -> BatchNorm [-> Dropout]."""
+    layers: list[nn.Module] = [
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class UNetGenerator(nn.Module):
+    """U-Net with skip connections by channel concatenation.
+
+    At 256x256 the encoder is C64-C128-C256-C512-C512-C512-C512-C512 and the decoder
+    CD512-CD512-CD512-C512-C256-C128-C64 followed by a transposed conv to the output
+    channels and tanh; input and output are (B, C, H, W) in [-1, 1].
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        ngf, n = cfg.ngf, cfg.num_downs
+        # Encoder widths: ngf, 2ngf, 4ngf, then 8ngf for every remaining level.
+        widths = [ngf * min(2**i, 8) for i in range(n)]
+        self.down = nn.ModuleList()
+        for i, w in enumerate(widths):
+            prev = cfg.in_channels if i == 0 else widths[i - 1]
+            outer, inner = i == 0, i == n - 1
+            self.down.append(_down(prev, w, act=not outer, norm=not (outer or inner)))
+        # Decoder, innermost first. Level i maps widths[i] (doubled by the skip, except at
+        # the bottleneck) back to widths[i - 1]. Dropout in the 8ngf -> 8ngf levels above
+        # the innermost one: three of them at 256x256, as in the reference.
+        self.up = nn.ModuleList()
+        for i in range(n - 1, 0, -1):
+            in_ch = widths[i] if i == n - 1 else widths[i] * 2
+            use_dropout = 4 <= i <= n - 2
+            self.up.append(_up(in_ch, widths[i - 1], dropout=cfg.dropout if use_dropout else 0.0))
+        self.head = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(widths[0] * 2, cfg.out_channels, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        x = skips.pop()  # the bottleneck, (B, 8ngf, 1, 1) at 256x256
+        for block in self.up:
+            x = torch.cat([skips.pop(), block(x)], dim=1)
+        return self.head(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """Conditional PatchGAN: classifies overlapping 70x70 patches of an (input, output) pair.
+
+    Takes the two images concatenated on channels, returns (B, 1, 30, 30) logits for a
+    256x256 pair.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        ndf = cfg.ndf
+        layers: list[nn.Module] = [
+            nn.Conv2d(cfg.in_channels + cfg.out_channels, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        mult = 1
+        for n in range(1, cfg.n_layers_d + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < cfg.n_layers_d else 1  # the last one keeps resolution
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(ndf * mult),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([condition, image], dim=1))
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """The paper's initialisation: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def build_generator(cfg: ModelConfig) -> UNetGenerator:
+    g = UNetGenerator(cfg)
+    init_weights(g)
+    return g
+
+
+def build_discriminator(cfg: ModelConfig) -> PatchDiscriminator:
+    d = PatchDiscriminator(cfg)
+    init_weights(d)
+    return d
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """BCE with logits against an all-real or all-fake target (non-saturating for G)."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+def set_dropout(module: nn.Module, enabled: bool) -> None:
+    """Switch only the dropout layers: the paper's test-time noise keeps BatchNorm frozen."""
+    for m in module.modules():
+        if isinstance(m, nn.Dropout):
+            m.train(enabled)

@@ -1,0 +1,128 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix import infer
+from pix2pix.config import LabelClass, ModelConfig, ModelInfo
+from pix2pix.hardware import cpu_has_native_bf16, fast_dtype
+from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image, fold_batchnorm, get_model
+from pix2pix.io import save_pretrained
+from pix2pix.models import build_generator
+
+CFG = ModelConfig(ngf=8, image_size=64)
+
+
+def trained_like_generator(cfg=CFG):
+    """Random weights with non-trivial BatchNorm statistics, as after training."""
+    torch.manual_seed(0)
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.3)
+            m.running_var.uniform_(0.3, 3.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+    return g.eval()
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    save_pretrained(trained_like_generator(), CFG, ModelInfo(name="t"), tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_folded_batchnorm_is_exact():
+    g = trained_like_generator()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        diff = (fold_batchnorm(g)(x) - g(x)).abs().max().item()
+    assert diff < 1e-4
+
+
+@pytest.mark.parametrize("precision", ["auto", "bf16"])
+def test_fast_path_matches_plain_fp32(precision):
+    """The fused, channels-last path this machine picks, and the bf16 path CPUs with native
+    bf16 pick, stay within the stated tolerance of the plain fp32 eval-mode generator."""
+    g = trained_like_generator()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        ref = g(x)
+    fast = Sketch2Image(g, CFG, ModelInfo(), device="cpu", precision=precision)
+    out = fast.run(x)
+    assert fast.fused
+    assert (out - ref).abs().mean().item() < FAST_PATH_TOLERANCE[fast.precision]
+    # the plain path is what it claims to be
+    plain = Sketch2Image(g, CFG, ModelInfo(), device="cpu", precision="fp32")
+    assert not plain.fused and torch.allclose(plain.run(x), ref, atol=1e-5)
+
+
+def test_automatic_precision_never_picks_emulated_bf16():
+    dtype = fast_dtype(torch.device("cpu"))
+    assert dtype == (torch.bfloat16 if cpu_has_native_bf16() else None)
+
+
+def test_any_size_and_mode_in_model_size_out(saved_model):
+    model = Sketch2Image.load(saved_model, device="cpu")
+    for img in (Image.new("RGBA", (300, 120), (0, 0, 0, 0)), Image.new("L", (17, 999), 30), Image.new("P", (64, 64))):
+        out = model(img)
+        assert out.mode == "RGB" and out.size == (64, 64)
+
+
+def test_deterministic_by_default_and_seeded_variations(saved_model):
+    model = Sketch2Image.load(saved_model, device="cpu")
+    sketch = Image.new("RGB", (64, 64), "white")
+    sketch.paste((0, 0, 0), (10, 10, 50, 14))
+    a, b = np.asarray(model(sketch)), np.asarray(model(sketch))
+    assert np.array_equal(a, b)
+    s1, s1b, s2 = (np.asarray(model(sketch, seed=s)) for s in (1, 1, 2))
+    assert np.array_equal(s1, s1b)
+    assert not np.array_equal(s1, s2) and not np.array_equal(s1, a)
+    assert np.array_equal(np.asarray(model(sketch)), a)  # noise switched off again
+
+
+def test_cache_returns_one_instance_and_reloads_changed_weights(saved_model):
+    infer.clear_cache()
+    m1 = get_model(saved_model, device="cpu")
+    assert get_model(saved_model / "model.safetensors", device="cpu") is m1
+    import os
+    import time
+
+    st = (saved_model / "model.safetensors").stat()
+    os.utime(saved_model / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    time.sleep(0.01)
+    assert get_model(saved_model, device="cpu") is not m1
+
+
+def test_concurrent_calls_are_safe(saved_model):
+    model = Sketch2Image.load(saved_model, device="cpu")
+    sketch = Image.new("RGB", (64, 64), "white")
+    expected = np.asarray(model(sketch))
+    results, errors = [], []
+
+    def work(seed):
+        try:
+            out = model(sketch, seed=seed)
+            results.append((seed, np.asarray(model(sketch))))
+            return out
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert all(np.array_equal(r, expected) for _, r in results)
+
+
+def test_label_model_snaps_input_colours(tmp_path):
+    palette = [LabelClass(1, "wall", (0, 0, 255)), LabelClass(2, "window", (255, 0, 0))]
+    info = ModelInfo(input_kind="labels", palette=palette)
+    model = Sketch2Image(trained_like_generator(), CFG, info, device="cpu")
+    drawn = Image.new("RGB", (200, 100), (10, 20, 240))  # almost the wall colour
+    drawn.paste((230, 30, 20), (50, 20, 100, 60))  # almost the window colour
+    prepared = model.prepare(drawn)
+    assert prepared.size == (64, 64)
+    assert {c for _, c in prepared.getcolors()} == {(0, 0, 255), (255, 0, 0)}

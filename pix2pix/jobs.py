@@ -1,0 +1,93 @@
+"""Background training for the app: one run at a time, in a thread, observable and stoppable.
+
+The app's fine-tune tab starts a run here and polls :meth:`TrainingJobs.snapshot`; drawing
+keeps working meanwhile because inference runs on the request threads (both share the
+CPU, so both slow down, but neither blocks the other).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from .config import ModelConfig, ModelInfo, TrainConfig
+from .progress import MonitorState, RunMonitor
+from .train import Trainer
+
+log = logging.getLogger(__name__)
+
+
+class JobBusy(RuntimeError):
+    """A run is already in progress."""
+
+
+class TrainingJobs:
+    """Owns at most one training thread; every method is safe to call from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._monitor = RunMonitor()
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
+    def start(
+        self,
+        data: str | Path,
+        out: str | Path,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        *,
+        init: str | Path | None = None,
+        info: ModelInfo | None = None,
+        on_end=None,
+    ) -> RunMonitor:
+        """Start a run in the background; raises :class:`JobBusy` if one is going.
+
+        ``on_end(state)`` is called on the training thread once the run has ended (the
+        app uses it to refresh its model list).
+        """
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise JobBusy("A training run is already in progress: stop it or wait for it to finish.")
+            self._stop = threading.Event()
+            self._monitor = monitor = RunMonitor()
+            monitor.update(status="starting", message="Scanning the data…", run_dir=Path(out))
+            trainer = Trainer(data, out, model_cfg, train_cfg, init=init, info=info, callbacks=[monitor], stop=self._stop)
+            self._thread = threading.Thread(target=self._run, args=(trainer, monitor, on_end), name="pix2pix-train", daemon=True)
+            self._thread.start()
+            return monitor
+
+    def _run(self, trainer: Trainer, monitor: RunMonitor, on_end) -> None:
+        try:
+            trainer.fit()
+        except Exception as e:  # reported through the monitor; the app must not crash
+            log.exception("training failed")
+            monitor.update(status="failed", message=f"Failed: {e}")
+        if on_end is not None:
+            try:
+                on_end(monitor.snapshot())
+            except Exception:
+                log.exception("on_end callback failed")
+
+    def stop(self) -> bool:
+        """Ask the run to stop after its current step; True if one was running."""
+        if not self.running:
+            return False
+        self._stop.set()
+        self._monitor.update(message="Stopping after the current step…")
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    def snapshot(self) -> MonitorState:
+        return self._monitor.snapshot()

@@ -176,6 +176,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--outlines", action="store_true", help="DATA holds photos only: make inputs with the outline extractor")
     p.add_argument("--photo-aspect", type=float, default=0.0)
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--grid", metavar="PNG", help="also save a sample grid (input | target | output) of the first pairs")
+    p.add_argument("--grid-rows", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
@@ -191,7 +193,7 @@ def cmd_evaluate(args) -> int:
     result = evaluate(
         model, args.data, direction=args.direction, split=args.split, val_list=_read_list(args.val_list),
         outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,
-        batch_size=args.batch_size, limit=args.limit,
+        batch_size=args.batch_size, limit=args.limit, grid=args.grid, grid_rows=args.grid_rows,
     )
     print(json.dumps(result))
     return 0

@@ -10,8 +10,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data import DataError, Pair, PairedDataset, scan, split_validation
+from .imaging import save_image, to_pil
 from .infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
+from .train import sample_grid
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,15 @@ def evaluate(
     baseline: str | None = None,
     batch_size: int = 8,
     limit: int = 0,
+    grid: str | Path | None = None,
+    grid_rows: int = 6,
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
     ``baseline`` replaces the model by a trivial predictor for comparison: ``white``
     (an all-white image), ``mean`` (the mean training target) or ``input`` (the input
-    itself, e.g. the label map).
+    itself, e.g. the label map). ``grid``: also save the first ``grid_rows`` pairs as a
+    sample grid (input | target | prediction), as in the model cards.
     """
     if model is None and baseline is None:
         raise ValueError("evaluate needs a model or a baseline")
@@ -90,6 +95,7 @@ def evaluate(
         train_ds = PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction, pair_loader=pair_loader)
         mean = mean_image(train_ds)
     avg = MetricAverager()
+    rows = []
     for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
         if baseline == "white":
             pred = torch.ones_like(b)
@@ -100,6 +106,10 @@ def evaluate(
         else:
             pred = model.run(a)
         avg.update(image_metrics(pred, b))
+        for i in range(min(len(a), grid_rows - len(rows)) if grid else 0):
+            rows.append((to_pil(a[i]), to_pil(b[i]), to_pil(pred[i])))
+    if grid:
+        save_image(sample_grid(rows), grid)
     out = avg.result()
     return {
         "n": out["n"],

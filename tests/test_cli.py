@@ -39,8 +39,9 @@ def test_train_generate_evaluate_end_to_end(tiny_data, tmp_path):
     assert Image.open(tmp_path / "outs" / "a.png").size == (150, 90)
     assert "skipped broken.png" in p.stderr
 
-    p = run_cli("evaluate", "--model", run, tiny_data)
+    p = run_cli("evaluate", "--model", run, tiny_data, "--grid", tmp_path / "grid.png", "--grid-rows", "3")
     result = json.loads(p.stdout)
+    assert Image.open(tmp_path / "grid.png").size == (3 * 64, 3 * 64)
     assert result["n"] == 8 and 0 <= result["l1"] <= 1 and result["psnr"] > 0 and -1 <= result["ssim"] <= 1
     white = json.loads(run_cli("evaluate", "--baseline", "white", tiny_data).stdout)
     assert white["n"] == 8 and white["model"] == "baseline:white"

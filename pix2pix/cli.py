@@ -125,7 +125,7 @@ def _add_generate(sub) -> None:
 
 def cmd_generate(args) -> int:
     from .imaging import ImageReadError, is_image_file, open_image, save_image
-    from .infer import Sketch2Image
+    from .infer import Sketch2Image, prepare_input
 
     model = Sketch2Image.load(args.model, device=args.device, precision=args.precision)
     src, dst = Path(args.input), Path(args.output)
@@ -153,16 +153,6 @@ def cmd_generate(args) -> int:
         done += 1
     log.info("wrote %d image(s) to %s", done, dst)
     return 0 if done else 1
-
-
-def prepare_input(model, image, *, raw: bool = False):
-    """What the app does before inference: sketches are normalized (cropped to content,
-    lines cleaned); label maps are snapped to the palette by the model itself."""
-    if raw or model.info.input_kind != "sketch":
-        return image
-    from .sketch import normalize_sketch
-
-    return normalize_sketch(image, model.size)
 
 
 def _add_evaluate(sub) -> None:
@@ -239,7 +229,7 @@ def _add_models(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from .io import list_models
+    from .catalog import list_models
 
     entries = list_models()
     if not entries:
@@ -266,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     from .data import DataError
     from .imaging import ImageReadError
-    from .io import ModelNotFound
+    from .catalog import ModelNotFound
     from .train import TrainingError
 
     try:

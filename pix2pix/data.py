@@ -121,8 +121,8 @@ def _rel(path: Path, root: Path) -> str:
 def _check_readable(path: Path, root: Path, skipped: list) -> tuple[int, int] | None:
     try:
         return image_size(path)
-    except ImageReadError as e:
-        skipped.append((_rel(path, root), f"unreadable: {str(e).split(': ', 1)[-1]}"))
+    except ImageReadError:
+        skipped.append((_rel(path, root), "unreadable: not an image file, or damaged"))
         return None
 
 

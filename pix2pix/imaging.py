@@ -85,7 +85,7 @@ def open_image(path: str | Path) -> Image.Image:
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path.name}: not an image file Pillow can read") from None
+        raise ImageReadError(f"{path.name} is not an image file, or is damaged") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageReadError(f"{path.name}: unreadable image ({e})") from None
 
@@ -100,7 +100,7 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as img:
             return img.size
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path.name}: not an image file Pillow can read") from None
+        raise ImageReadError(f"{path.name} is not an image file, or is damaged") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageReadError(f"{path.name}: unreadable image ({e})") from None
 

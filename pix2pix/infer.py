@@ -18,7 +18,8 @@ from PIL import Image
 from .config import ModelConfig, ModelInfo
 from .hardware import pick_device, resolve_precision
 from .imaging import to_pil, to_rgb, to_tensor
-from .io import load_pretrained, resolve_model
+from .catalog import resolve_model
+from .io import load_pretrained
 from .models import set_dropout
 from .palette import snap_to_palette
 
@@ -136,6 +137,16 @@ class Sketch2Image:
             x = torch.stack([to_tensor(self.prepare(im)) for im in images[i : i + batch_size]])
             out += [to_pil(t) for t in self.run(x, seed)]
         return out
+
+
+def prepare_input(model: Sketch2Image, image: Image.Image, *, raw: bool = False) -> Image.Image:
+    """What the app and ``generate`` do before inference: sketches are normalized (cropped to
+    their content, lines cleaned up); label maps are snapped to the palette by the model."""
+    if raw or model.info.input_kind != "sketch":
+        return image
+    from .sketch import normalize_sketch
+
+    return normalize_sketch(image, model.size)
 
 
 _cache: dict[tuple, Sketch2Image] = {}

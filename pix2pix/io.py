@@ -1,4 +1,4 @@
-"""Models and checkpoints on disk.
+"""Models and checkpoints on disk (finding them by name is :mod:`pix2pix.catalog`'s job).
 
 A saved model is a folder with ``model.safetensors`` (generator weights only) and
 ``config.json`` (format version, :class:`ModelConfig`, :class:`ModelInfo`). A checkpoint is
@@ -13,8 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from .config import ModelConfig, ModelInfo, from_dict
+from .catalog import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelNotFound, read_config, resolve_model
+from .config import ModelConfig, ModelInfo
 from .imaging import atomic_write_bytes
 from .models import UNetGenerator, build_generator
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = REPO_ROOT / "weights"
-
-
-def runs_dir() -> Path:
-    """Where fine-tuned models live (``runs/`` beside the repo, or ``$PIX2PIX_RUNS``)."""
-    return Path(os.environ.get("PIX2PIX_RUNS", REPO_ROOT / "runs"))
-
-
-class ModelNotFound(ValueError):
-    pass
-
+__all__ = ["ModelNotFound", "load_checkpoint", "load_pretrained", "load_state", "resolve_model", "save_checkpoint",
+           "save_pretrained"]
 
 # ---------------------------------------------------------------------------- models
 
@@ -76,38 +63,6 @@ def save_pretrained(
     return folder
 
 
-def read_config(folder: str | Path) -> tuple[ModelConfig, ModelInfo]:
-    path = Path(folder) / CONFIG_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelNotFound(f"{folder} has no {CONFIG_FILE}: not a saved pix2pix model") from None
-    except json.JSONDecodeError as e:
-        raise ModelNotFound(f"{path} is not valid JSON ({e})") from None
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelNotFound(f"{path} was written by a newer version of this project")
-    try:
-        return from_dict(ModelConfig, data["model"]), from_dict(ModelInfo, data.get("info", {}))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelNotFound(f"{path} does not describe a model ({e})") from None
-
-
-def resolve_model(ref: str | Path) -> Path:
-    """A shipped model's name, a model folder, a run folder or a weights file -> the model
-    folder (the one holding ``config.json`` and ``model.safetensors``)."""
-    path = Path(ref).expanduser()
-    candidates = []
-    if path.exists():
-        candidates = [path.parent] if path.is_file() else [path, path / "model"]
-    elif "/" not in str(ref) and "\\" not in str(ref):
-        candidates = [WEIGHTS_DIR / str(ref), runs_dir() / str(ref) / "model"]
-    for c in candidates:
-        if (c / CONFIG_FILE).is_file() and (c / WEIGHTS_FILE).is_file():
-            return c
-    known = ", ".join(e.name for e in list_models()) or "none installed"
-    raise ModelNotFound(f"No model at {ref!r} (available models: {known}).")
-
-
 def load_pretrained(ref: str | Path, device: str | torch.device = "cpu") -> tuple[UNetGenerator, ModelConfig, ModelInfo]:
     """Rebuild the generator from its config and load its weights; returns it in eval mode."""
     folder = resolve_model(ref)
@@ -139,34 +94,6 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source
             problems.append(f"wrong shape for {few(wrong)}")
         raise ModelNotFound(f"Weights in {source} do not fit the architecture in its config: " + "; ".join(problems))
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
-
-
-@dataclass
-class ModelEntry:
-    name: str
-    path: Path
-    info: ModelInfo
-    config: ModelConfig
-    shipped: bool
-
-
-def list_models() -> list[ModelEntry]:
-    """Every model available: shipped ones in ``weights/``, then fine-tuned ones in ``runs/``."""
-    entries = []
-    sources = [(p, True) for p in sorted(WEIGHTS_DIR.glob(f"*/{CONFIG_FILE}"))]
-    sources += [(p, False) for p in sorted(runs_dir().glob(f"*/model/{CONFIG_FILE}"))]
-    for cfg_path, shipped in sources:
-        folder = cfg_path.parent
-        if not (folder / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            cfg, info = read_config(folder)
-        except ModelNotFound as e:
-            log.warning("ignoring %s", e)
-            continue
-        name = folder.name if shipped else folder.parent.name
-        entries.append(ModelEntry(name, folder, info, cfg, shipped))
-    return entries
 
 
 # ---------------------------------------------------------------------------- checkpoints

@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from pix2pix import catalog
 from pix2pix import io as pio
 from pix2pix.config import LabelClass, ModelConfig, ModelInfo
 from pix2pix.models import build_generator
@@ -48,7 +49,7 @@ def test_fp16_weights_are_half_the_size_and_close(tmp_path):
 
 def test_resolve_by_folder_file_and_name(tmp_path, monkeypatch):
     cfg = ModelConfig(ngf=8, image_size=64)
-    monkeypatch.setattr(pio, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path / "runs"))
     pio.save_pretrained(build_generator(cfg), cfg, ModelInfo(description="shipped"), tmp_path / "weights" / "shoes")
     pio.save_pretrained(build_generator(cfg), cfg, ModelInfo(description="mine"), tmp_path / "runs" / "ft" / "model")
@@ -58,9 +59,9 @@ def test_resolve_by_folder_file_and_name(tmp_path, monkeypatch):
     assert pio.resolve_model(folder / "model.safetensors") == folder
     assert pio.resolve_model("ft") == tmp_path / "runs" / "ft" / "model"
     assert pio.resolve_model(tmp_path / "runs" / "ft") == tmp_path / "runs" / "ft" / "model"
-    names = [(e.name, e.shipped) for e in pio.list_models()]
+    names = [(e.name, e.shipped) for e in catalog.list_models()]
     assert names == [("shoes", True), ("ft", False)]
-    with pytest.raises(pio.ModelNotFound, match="available models: shoes, ft"):
+    with pytest.raises(catalog.ModelNotFound, match="available models: shoes, ft"):
         pio.resolve_model("nope")
 
 

@@ -1,0 +1,46 @@
+"""Errors the user sees: library exceptions become one plain sentence, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on the server; the details are in its log. Please try again."
+
+
+@functools.cache
+def _user_facing() -> tuple[type[Exception], ...]:
+    """Library exceptions whose message is written for the user (imported on first use:
+    these modules load torch)."""
+    from pix2pix.data import DataError
+    from pix2pix.imaging import ImageReadError
+    from pix2pix.catalog import ModelNotFound
+    from pix2pix.jobs import JobBusy
+    from pix2pix.sketch import SketchError
+    from pix2pix.train import TrainingError
+    from pix2pix.uploads import UploadError
+
+    return DataError, ImageReadError, ModelNotFound, JobBusy, SketchError, TrainingError, UploadError
+
+
+def user_errors(fn):
+    """Wrap a handler: known errors -> ``gr.Error`` with their message; anything else is
+    logged with its traceback and shown as a generic sentence."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except _user_facing() as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception:
+            log.exception("%s failed", fn.__name__)
+            raise gr.Error(UNEXPECTED, print_exception=False) from None
+
+    return wrapper

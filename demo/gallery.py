@@ -1,0 +1,54 @@
+"""The examples gallery: sketches in ``demo/examples/``, each tied to a model by its name.
+
+``fashion_shoe.png`` belongs to the model ``fashion``; picking it selects that model (if
+installed) before the sketch is loaded into the canvas. Any PNG dropped into the folder
+shows up; a name without a known model prefix keeps the current model.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import gradio as gr
+
+from . import models
+from .canvas import PNG_PREFIX
+from .errors import user_errors
+
+
+def list_examples(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("*.png") if not p.name.startswith("."))
+
+
+def model_of(path: Path) -> str:
+    """The model an example was drawn for: its name up to the first underscore."""
+    return Path(path).stem.split("_", 1)[0]
+
+
+def caption(path: Path) -> str:
+    stem = Path(path).stem
+    model, _, what = stem.partition("_")
+    return f"{what.replace('_', ' ')} ({model})" if what else stem
+
+
+def items(examples: list[Path]) -> list[tuple[str, str]]:
+    return [(str(p), caption(p)) for p in examples]
+
+
+def loader(examples: list[Path]):
+    """The gallery's select handler for these examples (a closure: gradio finds the
+    ``gr.SelectData`` parameter by its type hint, which a ``partial`` would hide)."""
+
+    @user_errors
+    def load(current: str | None, evt: gr.SelectData):
+        """A pick: (canvas holding the sketch, picker, description). The canvas sends the
+        sketch back like a stroke, which generates the result."""
+        path = examples[evt.index]
+        entries = models.available()
+        entry = models.find(entries, model_of(path)) or models.find(entries, current)
+        image = PNG_PREFIX + base64.b64encode(path.read_bytes()).decode("ascii")
+        picker = gr.Dropdown(value=entry.name) if entry is not None else gr.Dropdown()
+        return models.canvas(entry, image), picker, models.describe(entry)
+
+    return load

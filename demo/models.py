@@ -1,0 +1,138 @@
+"""The model pickers: which models there are, how to describe them, and the canvas each needs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from .errors import user_errors
+from .settings import PREFERRED_MODEL
+
+if TYPE_CHECKING:
+    from pix2pix.config import ModelInfo
+    from pix2pix.catalog import ModelEntry
+
+PEN = "#000000"
+PEN_SIZE = 6  # line width on the 512 px canvas: what the sketch models are trained on
+LABEL_BRUSH_SIZE = 40  # label maps are painted in regions, not lines
+NO_MODEL = (
+    "No model is installed yet. Put a shipped model in `weights/` (see the README) "
+    "or train one in the **Fine-tune** tab."
+)
+KIND_TEXT = {"sketch": "draw outlines", "labels": "paint label colours", "image": "image to image"}
+
+
+def available() -> list[ModelEntry]:
+    """Shipped then fine-tuned models, read from disk on every call (a new run shows up at once)."""
+    from pix2pix.catalog import list_models
+
+    return list_models()
+
+
+def find(entries: list[ModelEntry], name: str | None) -> ModelEntry | None:
+    return next((e for e in entries if e.name == name), None)
+
+
+def pick(entries: list[ModelEntry], wanted: str | None) -> str | None:
+    """``wanted`` if installed, else the preferred default, else the first model."""
+    names = [e.name for e in entries]
+    for name in (wanted, PREFERRED_MODEL):
+        if name in names:
+            return name
+    return names[0] if names else None
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def choices(entries: list[ModelEntry]) -> list[tuple[str, str]]:
+    """Dropdown (label, value) pairs: the name and its one-line description."""
+    return [(f"{e.name} — {_one_line(e.info.description)}" if e.info.description else e.name, e.name) for e in entries]
+
+
+def describe(entry: ModelEntry | None) -> str:
+    """Markdown shown beside a picker: what the model is, and its description."""
+    if entry is None:
+        return NO_MODEL
+    origin = "shipped" if entry.shipped else "fine-tuned"
+    head = f"**{entry.name}** · {origin} · {KIND_TEXT.get(entry.info.input_kind, entry.info.input_kind)}"
+    detail = entry.info.description or (f"Trained on {entry.info.trained_on}" if entry.info.trained_on else "")
+    return f"{head}  \n{_one_line(detail, 160)}" if detail else head
+
+
+def is_labels(info: ModelInfo) -> bool:
+    return info.input_kind == "labels" and bool(info.palette)
+
+
+def hex_color(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def background_color(info: ModelInfo) -> tuple[int, int, int]:
+    """The colour a label canvas starts in: the background class, else the first one."""
+    by_id = {c.id: c.color for c in info.palette}
+    return tuple(by_id.get(info.background_label, info.palette[0].color))
+
+
+def canvas(entry: ModelEntry | None, image: str | None = None) -> dict:
+    """The canvas value that sets it up for this model (see :mod:`demo.canvas`).
+
+    Sketch models: a black pen on white. Label models: their class colours, named, as the
+    only brushes, on a canvas filled with the background class, and a result at once
+    (a blank label map is a valid input: a bare wall). ``image`` (a data URL) is a
+    picture to start from, such as an example.
+    """
+    if entry is None or not is_labels(entry.info):
+        setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": []}
+        return {"setup": setup, "image": image, "generate": image is not None}
+    info = entry.info
+    fill = hex_color(background_color(info))
+    palette = [{"color": hex_color(c.color), "name": c.name} for c in info.palette]
+    pen = next((p["color"] for p in palette if p["color"] != fill), fill)
+    setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette}
+    return {"setup": setup, "image": image, "generate": True}
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+def picker(entries: list[ModelEntry], value: str | None) -> gr.Dropdown:
+    return gr.Dropdown(choices=choices(entries), value=value)
+
+
+@user_errors
+def open_picker(wanted: str | None):
+    """Page load: (picker, description) with the default model selected."""
+    entries = available()
+    name = pick(entries, wanted)
+    return picker(entries, name), describe(find(entries, name))
+
+
+@user_errors
+def open_canvas(wanted: str | None):
+    """Page load on the Draw tab: (picker, description, canvas)."""
+    entries = available()
+    entry = find(entries, pick(entries, wanted))
+    return picker(entries, entry and entry.name), describe(entry), canvas(entry)
+
+
+@user_errors
+def select_for_canvas(name: str | None):
+    """The Draw tab's picker changed: (description, fresh canvas)."""
+    entry = find(available(), name)
+    return describe(entry), canvas(entry)
+
+
+@user_errors
+def select(name: str | None) -> str:
+    """Another tab's picker changed: its description."""
+    return describe(find(available(), name))
+
+
+@user_errors
+def refreshed() -> gr.Dropdown:
+    """New choices after a run has finished; the selection stays as it is."""
+    return gr.Dropdown(choices=choices(available()))

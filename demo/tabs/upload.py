@@ -1,0 +1,51 @@
+"""Upload tab: a sketch file in; what the model sees and its result out."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from .. import handlers, models
+from ..settings import Settings
+from . import INFERENCE, PRIVATE
+
+
+def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
+    """Builds the tab; returns its model picker (refreshed when a fine-tune run ends)."""
+    with gr.Tab("Upload", id="upload"):
+        with gr.Row(equal_height=True):
+            model = gr.Dropdown(label="Model", choices=[], scale=2, elem_id="upload-model")
+            about = gr.Markdown(elem_classes="about")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=240):
+                # A file box rather than an image box: a broken file then reaches the handler,
+                # which can say what is wrong with it.
+                file = gr.File(
+                    label=f"Sketch: PNG, JPEG or WebP, up to {settings.max_sketch_mb} MB",
+                    file_types=list(handlers.UPLOAD_TYPES), height=120, elem_id="upload-file",
+                )
+                gr.Markdown(
+                    "Any size or aspect: a scan, a phone photo of paper, light lines on a dark board, "
+                    "a transparent PNG. The drawing is found, cropped with a margin and its lines evened out.",
+                    elem_classes="help",
+                )
+                original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)
+                variation = gr.Slider(0, 99, value=0, step=1, label="Variation", info="0: the model's usual output.")
+                run = gr.Button("Generate again", elem_id="upload-generate")
+            seen = gr.Image(label="What the model sees", type="pil", format="png", interactive=False,
+                            buttons=["download"], elem_id="upload-seen")
+            with gr.Column():
+                result = gr.Image(label="Result", type="pil", format="png", interactive=False,
+                                  buttons=["download", "fullscreen"], elem_id="upload-result")
+                status = gr.Markdown(elem_id="upload-status")
+                pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
+
+    go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
+    inputs, outputs = [file, model, variation], [original, seen, result, pair, status]
+    file.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    run.click(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    variation.release(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE)
+    return model

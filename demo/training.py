@@ -1,0 +1,269 @@
+"""Fine-tune handlers: choose and check the data, start and stop a run, report its progress.
+
+The run itself belongs to the library (:class:`pix2pix.jobs.TrainingJobs`, one per app, in
+a background thread); the page polls its snapshot with a timer while a run is going.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+from PIL import Image
+
+from . import models
+from .errors import user_errors
+from .settings import Settings
+
+SCRATCH = "(from scratch)"
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")
+ENDED = ("finished", "stopped", "failed")
+INPUT_KINDS = [("Detect from the data", "auto"), ("Sketches (line drawings)", "sketch"),
+               ("Label maps (flat colours)", "labels"), ("Images", "image")]
+IDLE = '<div class="run-status">No run yet.</div>'
+NO_DATA = "Choose a data folder or upload a .zip, then press **Check data**."
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def _roots(settings: Settings) -> list[Path]:
+    """Where server folders may come from: the allowed roots and earlier uploads."""
+    return [*settings.data_roots, settings.uploads]
+
+
+def data_folders(settings: Settings) -> list[tuple[str, str]]:
+    """(label, path) of every folder directly under an allowed root, and of earlier uploads."""
+    found = []
+    for root in _roots(settings):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if folder.is_dir() and not folder.name.startswith(".") and folder != settings.uploads:
+                found.append((f"{root.name}/{folder.name}", str(folder)))
+    return found
+
+
+def _summary(result) -> str:
+    """Markdown: the layout and counts :func:`pix2pix.data.scan` found, and what it skipped."""
+    counts = ", ".join(f"{result.count(s)} {s}" for s in result.splits)
+    lines = [f"**{html.escape(result.root.name)}**: layout *{result.layout}*, pairs: {counts}"]
+    if result.labels:
+        lines.append("The inputs are label maps (palette images): the model will take label colours.")
+    if "val" not in result.splits:
+        lines.append("No `val/` folder: the validation fraction below is held out from the training pairs.")
+    if result.skipped:
+        shown = "; ".join(f"`{html.escape(f)}`: {html.escape(why)}" for f, why in result.skipped[:5])
+        more = f" and {len(result.skipped) - 5} more" if len(result.skipped) > 5 else ""
+        lines.append(f"Skipped {len(result.skipped)} file(s): {shown}{more}.")
+    return "  \n".join(lines)
+
+
+def _suggest_name(folder: Path, current: str) -> str:
+    """The run name box: what the user typed, else the data folder's name and the time."""
+    if current.strip():
+        return current
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-._") or "run"
+    return f"{base}-{time.strftime('%m%d-%H%M')}"
+
+
+def _checked(folder: Path, photos_only: bool, name: str):
+    from pix2pix.data import scan
+
+    result = scan(folder, outlines=bool(photos_only))
+    return _summary(result), str(folder), _suggest_name(folder, name or "")
+
+
+@user_errors
+def check_folder(settings: Settings, path: str | None, photos_only: bool, name: str):
+    """Check data: (summary, checked folder, run name) for a folder on the server."""
+    from pix2pix.uploads import resolve_data_folder
+
+    if not path:
+        raise gr.Error("Choose a data folder first.", print_exception=False)
+    return _checked(resolve_data_folder(path, _roots(settings)), photos_only, name)
+
+
+@user_errors
+def check_zip(settings: Settings, zip_path: str | None, photos_only: bool, name: str):
+    """An uploaded .zip: extracted (safely) into the uploads folder, selected and checked:
+    (folder picker, summary, checked folder, run name)."""
+    from pix2pix.uploads import extract_zip
+
+    if zip_path is None:
+        return gr.skip(), NO_DATA, None, name
+    zip_path = Path(zip_path)
+    if zip_path.stat().st_size > settings.max_zip_mb * 1024 * 1024:
+        raise gr.Error(f"{zip_path.name} is larger than {settings.max_zip_mb} MB.", print_exception=False)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", zip_path.stem).strip("-._") or "upload"
+    root = extract_zip(zip_path, settings.uploads / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    # From now on it is a folder on the server like any other: later checks use the picker.
+    picker = gr.Dropdown(choices=data_folders(settings), value=str(root), allow_custom_value=True)
+    return picker, *_checked(root, photos_only, name)
+
+
+def forget_data():
+    """The data choice changed: it must be checked again before a start."""
+    return NO_DATA, None
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def _run_dir(name: str) -> Path:
+    from pix2pix.catalog import runs_dir
+
+    name = (name or "").strip()
+    if not RUN_NAME.fullmatch(name):
+        raise gr.Error(
+            "Give the run a name of letters, digits, '.', '-' or '_' (no spaces or slashes), up to 64 characters.",
+            print_exception=False,
+        )
+    out = runs_dir() / name
+    if out.exists():
+        raise gr.Error(f"A run called {name} already exists: choose another name.", print_exception=False)
+    if models.find(models.available(), name):
+        raise gr.Error(f"A model called {name} is already installed: choose another name.", print_exception=False)
+    return out
+
+
+def _number(value, what: str, low: float, cast=int):
+    if value is None or value < low:
+        raise gr.Error(f"{what} must be at least {low:g}.", print_exception=False)
+    return cast(value)
+
+
+@user_errors
+def start(
+    settings: Settings, data: str | None, photos_only: bool, init: str, unit: str, length: float, lr: float,
+    batch_size: float, direction: str, val_fraction: float, name: str, ngf: float, ndf: float, input_kind: str,
+):
+    """Start: build the configs from the form and hand them to the app's training slot."""
+    from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
+
+    if settings.jobs.running:
+        raise gr.Error("A training run is already in progress: stop it or wait for it to finish.",
+                       print_exception=False)
+    if not data:
+        raise gr.Error(NO_DATA.replace("**", ""), print_exception=False)
+    out = _run_dir(name)
+    length = _number(length, "The length", 1)
+    if photos_only and direction != "AtoB":
+        raise gr.Error("Outlines are drawn from the photos, so the direction must be AtoB.", print_exception=False)
+    train_cfg = TrainConfig(
+        epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0,
+        batch_size=_number(batch_size, "The batch size", 1), lr=_number(lr, "The learning rate", 1e-7, float),
+        direction=direction, val_fraction=float(val_fraction), outlines=bool(photos_only), input_kind=input_kind,
+    )
+    model_cfg = ModelConfig(ngf=_number(ngf, "The generator width", 4), ndf=_number(ndf, "The discriminator width", 4))
+    init_path = None
+    if init and init != SCRATCH:
+        entry = models.find(models.available(), init)
+        if entry is None:
+            raise gr.Error(f"The model {init} is no longer installed.", print_exception=False)
+        # The architecture comes from that model; its metadata (palette, input kind) carries over.
+        init_path, model_cfg = entry.path, entry.config
+        description = f"{entry.name} fine-tuned on {Path(data).name}"
+        info = replace(entry.info, description=description, extra=dict(entry.info.extra))
+    else:
+        info = ModelInfo()
+    settings.jobs.start(data, out, model_cfg, train_cfg, init=init_path, info=info)
+    return progress_html(settings.jobs.snapshot()), gr.Timer(active=True)
+
+
+@user_errors
+def stop(settings: Settings) -> str:
+    if not settings.jobs.stop():
+        gr.Info("No training run is in progress.")
+    return progress_html(settings.jobs.snapshot())
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress_html(state) -> str:
+    """A progress bar with step, speed, ETA and the run's latest message."""
+    if state.status == "idle":
+        return IDLE
+    frac = state.step / state.total if state.total else 0.0
+    if state.status == "finished":
+        frac = 1.0
+    facts = [f"step {state.step} / {state.total}" if state.total else "preparing"]
+    if state.status == "running" and state.images_per_s:
+        facts.append(f"{state.images_per_s:.1f} images/s")
+        if state.eta_s:
+            facts.append(f"about {_duration(state.eta_s)} left")
+    message = html.escape(state.message)
+    if state.status in ("finished", "stopped") and state.model_dir is not None:
+        message += f" The model <b>{html.escape(Path(state.run_dir).name)}</b> is now in the model pickers."
+    return (
+        f'<div class="run-status {state.status}">'
+        f'<div class="bar"><div style="width:{100 * frac:.1f}%"></div></div>'
+        f"<div><b>{state.status.capitalize()}</b> · {' · '.join(facts)}</div>"
+        f"<div>{message}</div></div>"
+    )
+
+
+def loss_frame(history: list[dict], max_points: int = 500) -> pd.DataFrame | None:
+    """Losses per step in long form, one row per (step, loss), for the line plot; None
+    before the first step (an empty frame would leave the plot without its colour scale).
+    Long runs are thinned to about ``max_points`` steps: the plot is re-sent every second."""
+    history = history[:: -(-len(history) // max_points) or 1]
+    rows = [{"step": h["step"], "loss": k, "value": h[k]} for h in history for k in LOSSES if k in h]
+    return pd.DataFrame(rows) if rows else None
+
+
+def metrics_text(val: dict) -> str:
+    if not val:
+        return "Validation metrics appear after the first epoch (when there is a validation split)."
+    n = int(val.get("n", 0))
+    parts = [f"L1 {val['l1']:.3f}" if "l1" in val else "", f"PSNR {val['psnr']:.1f} dB" if "psnr" in val else "",
+             f"SSIM {val['ssim']:.3f}" if "ssim" in val else ""]
+    return f"**Validation** ({n} pairs): " + " · ".join(p for p in parts if p)
+
+
+@user_errors
+def poll(settings: Settings, shown_sample: str | None):
+    """One timer tick: (progress, loss plot, sample grid, metrics, shown sample, timer, 3 pickers).
+
+    The sample grid is only re-sent when a new one was written; when the run has ended
+    the timer stops and the model pickers get the new model.
+    """
+    state = settings.jobs.snapshot()
+    ended = state.status in ENDED or state.status == "idle"
+    sample = str(state.sample) if state.sample else None
+    image = gr.skip()
+    if sample and sample != shown_sample:
+        with Image.open(sample) as grid:  # a PIL image: gradio serves it from its own cache
+            image = grid.convert("RGB")
+    pickers = (models.refreshed(), models.refreshed(), _init_choices()) if ended else (gr.skip(),) * 3
+    return (progress_html(state), loss_frame(state.history), image, metrics_text(state.val), sample,
+            gr.Timer(active=not ended), *pickers)
+
+
+def _init_choices() -> gr.Dropdown:
+    return gr.Dropdown(choices=[SCRATCH, *models.choices(models.available())])
+
+
+@user_errors
+def open_tab(settings: Settings):
+    """Page load: (data folders, start-from choices, progress, timer) — a run in progress
+    since before this page was opened is picked up again."""
+    running = settings.jobs.running
+    return (gr.Dropdown(choices=data_folders(settings)), _init_choices(), progress_html(settings.jobs.snapshot()),
+            gr.Timer(active=running))

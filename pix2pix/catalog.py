@@ -1,0 +1,96 @@
+"""Where models are and what they are, read from their ``config.json`` alone.
+
+Kept free of torch so that listing models (the app's pickers, ``python -m pix2pix models``)
+is instant; loading the weights is :mod:`pix2pix.io`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ModelConfig, ModelInfo, from_dict
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def weights_dir() -> Path:
+    """Where shipped models live (``weights/`` beside the package, or ``$PIX2PIX_WEIGHTS``)."""
+    return Path(os.environ.get("PIX2PIX_WEIGHTS", REPO_ROOT / "weights"))
+
+
+def runs_dir() -> Path:
+    """Where fine-tuned models live (``runs/`` beside the package, or ``$PIX2PIX_RUNS``)."""
+    return Path(os.environ.get("PIX2PIX_RUNS", REPO_ROOT / "runs"))
+
+
+class ModelNotFound(ValueError):
+    """No usable model at a given name or path; the message says why."""
+
+
+def read_config(folder: str | Path) -> tuple[ModelConfig, ModelInfo]:
+    path = Path(folder) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelNotFound(f"{folder} has no {CONFIG_FILE}: not a saved pix2pix model") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelNotFound(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelNotFound(f"{path} was written by a newer version of this project, or is not a model config")
+    try:
+        return from_dict(ModelConfig, data["model"]), from_dict(ModelInfo, data.get("info", {}))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelNotFound(f"{path} does not describe a model ({e})") from None
+
+
+def resolve_model(ref: str | Path) -> Path:
+    """A shipped model's name, a model folder, a run folder or a weights file -> the model
+    folder (the one holding ``config.json`` and ``model.safetensors``)."""
+    path = Path(ref).expanduser()
+    candidates = []
+    if path.exists():
+        candidates = [path.parent] if path.is_file() else [path, path / "model"]
+    elif "/" not in str(ref) and "\\" not in str(ref):
+        candidates = [weights_dir() / str(ref), runs_dir() / str(ref) / "model"]
+    for c in candidates:
+        if (c / CONFIG_FILE).is_file() and (c / WEIGHTS_FILE).is_file():
+            return c
+    known = ", ".join(e.name for e in list_models()) or "none installed"
+    raise ModelNotFound(f"No model at {ref!r} (available models: {known}).")
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    info: ModelInfo
+    config: ModelConfig
+    shipped: bool
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model available: shipped ones in ``weights/``, then fine-tuned ones in ``runs/``."""
+    entries = []
+    sources = [(p, True) for p in sorted(weights_dir().glob(f"*/{CONFIG_FILE}"))]
+    sources += [(p, False) for p in sorted(runs_dir().glob(f"*/model/{CONFIG_FILE}"))]
+    for cfg_path, shipped in sources:
+        folder = cfg_path.parent
+        if not (folder / WEIGHTS_FILE).is_file():
+            continue
+        try:
+            cfg, info = read_config(folder)
+        except ModelNotFound as e:
+            log.warning("ignoring %s", e)
+            continue
+        name = folder.name if shipped else folder.parent.name
+        entries.append(ModelEntry(name, folder, info, cfg, shipped))
+    return entries

@@ -1,0 +1,142 @@
+"""Helpers for the app tests: tiny models, sketches, and the app as a subprocess."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from conftest import ROOT, cli_env
+from pix2pix.config import LabelClass, ModelConfig, ModelInfo
+from pix2pix.catalog import weights_dir
+from pix2pix.io import save_pretrained
+from pix2pix.models import build_generator
+
+SKETCH_MODEL = "sketchy"
+LABEL_MODEL = "labelly"
+# A facades-like palette: the canvas starts in the wall colour, windows and doors go on top.
+PALETTE = [
+    LabelClass(1, "background", (0, 0, 170)),
+    LabelClass(2, "facade", (0, 0, 255)),
+    LabelClass(3, "window", (0, 85, 255)),
+    LabelClass(4, "door", (170, 255, 85)),
+    LabelClass(5, "balcony", (255, 85, 0)),
+]
+
+
+def random_generator(cfg: ModelConfig) -> torch.nn.Module:
+    """Random weights with BatchNorm statistics as after training: the outputs vary with
+    the input (and the dropout seed) by more than uint8 rounding, unlike a fresh init."""
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.3)
+            m.running_var.uniform_(0.05, 0.3)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+    return g.eval()
+
+
+def make_models(runs: Path, sketch_ngf: int = 8) -> None:
+    """A sketch model and a label-map model in ``runs`` (random weights, 256 px, as the
+    app shows them). ``sketch_ngf=32`` matches the shipped fashion model's cost."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(ngf=sketch_ngf, ndf=8)  # ndf only matters when fine-tuning from it: keep that quick
+    info = ModelInfo(name=SKETCH_MODEL, description="Test sketch model", input_kind="sketch")
+    save_pretrained(random_generator(cfg), cfg, info, runs / SKETCH_MODEL / "model")
+    cfg = ModelConfig(ngf=8, ndf=8)
+    info = ModelInfo(name=LABEL_MODEL, description="Test label model", input_kind="labels", palette=PALETTE,
+                     background_label=2)
+    save_pretrained(random_generator(cfg), cfg, info, runs / LABEL_MODEL / "model")
+
+
+def shipped(name: str) -> bool:
+    return (weights_dir() / name / "model.safetensors").is_file()
+
+
+def sketch(kind: str = "shoe", size: int = 512) -> Image.Image:
+    """A clean line drawing on white; ``kind`` picks one of a few different ones."""
+    img = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(img)
+    s = size / 512
+    if kind == "shoe":
+        d.line([(80 * s, 330 * s), (90 * s, 250 * s), (250 * s, 220 * s), (300 * s, 150 * s), (380 * s, 160 * s),
+                (440 * s, 260 * s), (440 * s, 340 * s), (80 * s, 340 * s)], fill="black", width=round(6 * s))
+    elif kind == "bag":
+        d.rectangle((120 * s, 200 * s, 400 * s, 420 * s), outline="black", width=round(6 * s))
+        d.arc((180 * s, 90 * s, 340 * s, 300 * s), 180, 360, fill="black", width=round(6 * s))
+    else:
+        d.ellipse((150 * s, 150 * s, 360 * s, 360 * s), outline="black", width=round(6 * s))
+    return img
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> float:
+    """Seconds until ``url`` answers 200; fails early if ``proc`` exits."""
+    start = time.time()
+    while time.time() - start < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the app exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return time.time() - start
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+class AppProcess:
+    """``python app.py`` on a free port, its log in a file; a context manager that always stops it."""
+
+    def __init__(self, log: Path, *args: str, threads: int | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = log
+        env = cli_env(GRADIO_ANALYTICS_ENABLED="False")
+        env.pop("OMP_NUM_THREADS")  # the app picks its own thread count, as for a user
+        cmd = [sys.executable, "app.py", "--port", str(self.port), *args]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        self.started = time.time()
+        self._out = open(log, "w")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+
+    def wait_serving(self, timeout: float = 90) -> float:
+        """Seconds from starting the process to HTTP 200 on /."""
+        wait_http(self.url, timeout, self.proc)
+        return time.time() - self.started
+
+    def wait_log(self, text: str, timeout: float = 90) -> None:
+        start = time.time()
+        while text not in self.log.read_text():
+            if self.proc.poll() is not None or time.time() - start > timeout:
+                raise AssertionError(f"{text!r} never appeared in the app's log:\n{self.log.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def __enter__(self) -> AppProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

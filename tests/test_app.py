@@ -1,0 +1,296 @@
+"""The app without a browser: its handlers, and a live server driven with gradio_client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from appkit import LABEL_MODEL, SKETCH_MODEL, AppProcess, free_port, make_models, shipped, sketch
+from conftest import ROOT, write_side_by_side
+from demo import handlers, models, training
+from demo.canvas import data_url, drawing
+from demo.settings import Settings
+from demo.ui import LAUNCH_OPTIONS, build_demo
+
+OUTPUT = ROOT / "test-output"
+ERROR_TRACES = ("Traceback", 'File "', "Error:")  # what a leaked stack trace would contain
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A runs folder with the tiny models, used as PIX2PIX_RUNS for the whole module; no
+    shipped models (an empty PIX2PIX_WEIGHTS), so what the tests see does not depend on them."""
+    path = tmp_path_factory.mktemp("runs")
+    make_models(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PIX2PIX_RUNS", str(path))
+        mp.setenv("PIX2PIX_WEIGHTS", str(tmp_path_factory.mktemp("no-weights")))
+        yield path
+
+
+@pytest.fixture
+def settings(tmp_path, runs):
+    return Settings(default_model=SKETCH_MODEL, data_roots=[tmp_path / "datasets"])
+
+
+def png(tmp_path: Path, image: Image.Image, name: str) -> Path:
+    image.save(tmp_path / name)
+    return tmp_path / name
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+def test_build_demo_has_the_api_and_keeps_the_page_events_private(settings):
+    demo = build_demo(settings)
+    assert isinstance(demo, gr.Blocks)
+    public = sorted(fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public")
+    assert public == ["generate", "list_models"]
+
+
+def test_the_canvas_follows_the_model(runs):
+    entries = models.available()
+    labels = models.canvas(models.find(entries, LABEL_MODEL))
+    assert labels["setup"]["fill"] == "#0000ff"  # background_label 2, the facade wall
+    assert [c["name"] for c in labels["setup"]["palette"]] == ["background", "facade", "window", "door", "balcony"]
+    assert labels["setup"]["pen"] != "#0000ff" and labels["generate"]
+    pen = models.canvas(models.find(entries, SKETCH_MODEL))
+    assert pen["setup"] == {"fill": "#ffffff", "pen": "#000000", "size": models.PEN_SIZE, "palette": []}
+    assert not pen["generate"]
+    assert models.pick(entries, LABEL_MODEL) == LABEL_MODEL and models.pick([], None) is None
+    assert models.pick(entries, "nope") == entries[0].name
+    assert "No model is installed" in models.describe(None)
+
+
+def drawn(image: Image.Image) -> dict:
+    """The value the page's canvas sends after a stroke."""
+    return {"png": data_url(image), "stroke": 1}
+
+
+def test_the_canvas_sends_one_png():
+    assert np.array_equal(np.asarray(drawing(drawn(sketch()))), np.asarray(sketch()))
+    assert drawing({"setup": {}}) is None and drawing(None) is None
+    for bad in ("data:image/png;base64,!!!", "data:text/html;base64,PGI+", "data:image/png;base64,aGVsbG8="):
+        with pytest.raises(gr.Error, match="could not be read"):
+            drawing({"png": bad})
+
+
+def test_drawing_gives_a_result_and_an_empty_canvas_only_a_hint(runs):
+    result, status, last = handlers.draw_live(drawn(sketch()), SKETCH_MODEL, 0)
+    result = Image.open(result)
+    assert result.size == (256, 256) and "ms" in status
+    download = handlers.pair_download(last)
+    assert download.visible and Image.open(download.value["path"]).size == (512, 256)
+    for empty in (None, {"setup": {}}, drawn(Image.new("RGB", (512, 512), "white"))):
+        assert handlers.draw_live(empty, SKETCH_MODEL, 0) == (None, handlers.DRAW_HINT, None)
+    assert not handlers.pair_download(None).visible
+    # a variation is another image, the same seed the same one
+    def variation(seed):
+        return np.asarray(Image.open(handlers.draw_live(drawn(sketch()), SKETCH_MODEL, seed)[0]))
+
+    assert np.array_equal(variation(3), variation(3))
+    assert not np.array_equal(variation(3), np.asarray(result))
+    assert not np.array_equal(variation(3), variation(4))
+    with pytest.raises(gr.Error, match="no model called 'nope'"):
+        handlers.draw_live(drawn(sketch()), "nope", 0)
+
+
+def test_without_models_the_canvas_says_so_quietly(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path))
+    monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path))
+    assert handlers.draw_live(drawn(sketch()), None, 0) == (None, models.NO_MODEL, None)
+    with pytest.raises(gr.Error, match="No model is installed yet"):
+        handlers.draw_generate(drawn(sketch()), None, 0)
+
+
+def test_label_maps_are_snapped_not_normalized(runs):
+    canvas = Image.new("RGB", (512, 512), (0, 0, 250))  # near the facade colour
+    canvas.paste((10, 90, 250), (100, 100, 200, 200))  # near the window colour
+    seen, result = handlers.run(handlers.load_model(LABEL_MODEL), canvas)
+    assert {c for _, c in seen.getcolors()} == {(0, 0, 255), (0, 85, 255)}
+    assert result.size == (256, 256)
+
+
+def test_upload_shows_what_the_model_sees(tmp_path, runs):
+    photo = Image.new("RGB", (1200, 700), (90, 90, 95))  # light lines on a dark board, off-centre
+    photo.paste(sketch("bag", 300).point(lambda v: 255 - v), (800, 50))
+    original, seen, result, download, status = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
+    assert seen.size == result.size == (256, 256) and max(original.size) <= 512 and download.visible
+    assert np.asarray(seen)[0, 0].tolist() == [255, 255, 255]  # dark board -> white paper
+    assert "1200×700" in status
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.txt", b"hello", "not a supported image type"),
+    ("broken.png", b"\x89PNG\r\n\x1a\n garbage", "unreadable image|not an image"),
+    ("fake.jpg", b"hello", "not an image"),
+])
+def test_bad_uploads_get_a_sentence(tmp_path, runs, name, data, message):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(gr.Error, match=message) as e:
+        handlers.upload(tmp_path / name, SKETCH_MODEL, 0)
+    assert not any(t in e.value.message for t in ERROR_TRACES)
+
+
+def test_upload_size_limit(tmp_path, runs):
+    big = png(tmp_path, sketch(), "big.png")
+    with pytest.raises(gr.Error, match="larger than"):
+        handlers.upload(big, SKETCH_MODEL, 0, max_mb=big.stat().st_size / 2**20 / 2)
+
+
+# ---------------------------------------------------------------------------- fine-tune handlers
+
+
+def test_check_data_in_a_root_and_refusal_outside(settings, tmp_path):
+    write_side_by_side(settings.data_roots[0] / "shapes", 6)
+    assert training.data_folders(settings) == [("datasets/shapes", str(settings.data_roots[0] / "shapes"))]
+    summary, checked, name = training.check_folder(settings, "shapes", False, "")
+    assert "side-by-side" in summary and "6 train" in summary and checked.endswith("shapes")
+    assert name.startswith("shapes-")
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(gr.Error, match="outside the folders"):
+        training.check_folder(settings, str(tmp_path / "elsewhere"), False, "")
+    with pytest.raises(gr.Error, match="No usable training pairs"):
+        training.check_folder(settings, str(settings.data_roots[0]), False, "")
+
+
+def test_check_zip_extracts_into_the_uploads_folder(settings, tmp_path):
+    import zipfile
+
+    write_side_by_side(tmp_path / "mine" / "pairs", 4)
+    with zipfile.ZipFile(tmp_path / "pairs.zip", "w") as z:
+        for f in (tmp_path / "mine" / "pairs").iterdir():
+            z.write(f, f"pairs/{f.name}")
+    picker, summary, checked, name = training.check_zip(settings, str(tmp_path / "pairs.zip"), False, "mine")
+    assert Path(checked).parent.parent == settings.uploads and Path(checked).name == "pairs"
+    assert picker.value == checked and "4 train" in summary and name == "mine"
+    (tmp_path / "evil.zip").write_bytes(b"not a zip")
+    with pytest.raises(gr.Error, match="not a zip file"):
+        training.check_zip(settings, str(tmp_path / "evil.zip"), False, "")
+
+
+def test_fine_tune_from_an_installed_model(settings):
+    """Start runs in the background, a second start is refused, and the new model keeps
+    the metadata of the one it started from."""
+    write_side_by_side(settings.data_roots[0] / "shapes", 4)
+    _, checked, _ = training.check_folder(settings, "shapes", False, "")
+    form = dict(photos_only=False, init=SKETCH_MODEL, unit="steps", length=2, lr=2e-4, batch_size=1,
+                direction="AtoB", val_fraction=0.25, ngf=32, ndf=8, input_kind="auto")
+    progress, timer = training.start(settings, checked, name="tuned", **form)
+    assert timer.active and "run-status" in progress
+    with pytest.raises(gr.Error, match="already in progress"):
+        training.start(settings, checked, name="tuned2", **form)
+    assert settings.jobs.wait(240)
+    outputs = training.poll(settings, None)
+    assert "now in the model pickers" in outputs[0] and not outputs[5].active
+    entry = models.find(models.available(), "tuned")
+    assert entry.info.input_kind == "sketch" and entry.info.description == f"{SKETCH_MODEL} fine-tuned on shapes"
+    assert entry.config.ngf == 8  # the architecture of the model it started from, not the form's
+    with pytest.raises(gr.Error, match="Check data"):
+        training.start(settings, None, name="other", **form)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "../up", "with space", ".hidden", "x" * 65])
+def test_run_names_are_checked(runs, name):
+    with pytest.raises(gr.Error, match="name"):
+        training._run_dir(name)
+
+
+def test_a_run_name_that_exists_is_refused(runs):
+    with pytest.raises(gr.Error, match="already exists"):
+        training._run_dir(SKETCH_MODEL)
+
+
+def test_progress_display():
+    from pix2pix.progress import MonitorState
+
+    assert training.progress_html(MonitorState()) == training.IDLE
+    running = training.progress_html(MonitorState(status="running", step=5, total=20, eta_s=75, images_per_s=2.5))
+    assert "width:25.0%" in running and "1 min 15 s" in running and "step 5 / 20" in running
+    done = training.progress_html(MonitorState(status="finished", step=20, total=20, message="Finished.",
+                                               run_dir=Path("runs/mine"), model_dir=Path("runs/mine/model")))
+    assert "width:100.0%" in done and "<b>mine</b> is now in the model pickers" in done
+    frame = training.loss_frame([{"step": 1, "G_GAN": 1.0, "G_L1": 0.5, "D_real": 0.7, "D_fake": 0.6}])
+    assert list(frame.columns) == ["step", "loss", "value"] and len(frame) == 4
+    assert training.loss_frame([]) is None
+    assert "PSNR 14.2 dB" in training.metrics_text({"l1": 0.2, "psnr": 14.2, "ssim": 0.5, "n": 3})
+
+
+# ---------------------------------------------------------------------------- live server
+
+
+@pytest.fixture(scope="module")
+def client(runs, tmp_path_factory):
+    settings = Settings(default_model=SKETCH_MODEL, data_roots=[tmp_path_factory.mktemp("datasets")])
+    demo = build_demo(settings)
+    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_api_lists_the_models(client):
+    listed = {m["name"]: m for m in client.predict(api_name="/list_models")}
+    assert listed[SKETCH_MODEL] == {"name": SKETCH_MODEL, "description": "Test sketch model",
+                                    "input_kind": "sketch", "shipped": False}
+    assert listed[LABEL_MODEL]["input_kind"] == "labels"
+
+
+def test_api_generate_depends_on_the_input(client, tmp_path):
+    shoe = client.predict(handle_file(png(tmp_path, sketch("shoe"), "shoe.png")), SKETCH_MODEL, -1,
+                          api_name="/generate")
+    bag = client.predict(handle_file(png(tmp_path, sketch("bag"), "bag.png")), SKETCH_MODEL, -1, api_name="/generate")
+    shoe, bag = Image.open(shoe), Image.open(bag)
+    assert shoe.size == bag.size == (256, 256)
+    assert np.abs(np.asarray(shoe, float) - np.asarray(bag, float)).mean() > 0.1
+    default = Image.open(client.predict(handle_file(tmp_path / "shoe.png"), "", -1, api_name="/generate"))
+    assert np.array_equal(np.asarray(default), np.asarray(shoe))  # empty model name: the app's default
+
+
+def text_file(folder: Path) -> Path:
+    (folder / "notes.txt").write_text("hi")
+    return folder / "notes.txt"
+
+
+@pytest.mark.parametrize("make, model, message", [
+    (lambda p: png(p, sketch(), "s.png"), "nope", "There is no model called 'nope'"),
+    (lambda p: png(p, Image.new("RGB", (300, 200), "white"), "blank.png"), SKETCH_MODEL, "The canvas is empty"),
+    (text_file, SKETCH_MODEL, "not an image"),
+])
+def test_api_errors_are_plain_sentences(client, tmp_path, make, model, message):
+    with pytest.raises(Exception, match=message) as e:
+        client.predict(handle_file(make(tmp_path)), model, -1, api_name="/generate")
+    assert not any(t in str(e.value) for t in ERROR_TRACES[:2])
+
+
+def test_cold_start_of_app_py(tmp_path):
+    """``python app.py`` serves its page quickly and the shipped default model answers."""
+    with AppProcess(tmp_path / "app.log", "--runs", str(tmp_path / "no-runs")) as app:
+        seconds = app.wait_serving()
+        print(f"\ncold start of app.py to HTTP 200: {seconds:.2f} s")
+        OUTPUT.mkdir(exist_ok=True)
+        (OUTPUT / "cold_start.json").write_text(json.dumps({"seconds_to_http_200": round(seconds, 2)}) + "\n")
+        assert shipped("fashion"), "the default model weights/fashion is missing"
+        app.wait_log("model fashion ready")
+        client = Client(app.url, verbose=False)
+        out = client.predict(handle_file(png(tmp_path, sketch(), "s.png")), "", -1, api_name="/generate")
+        assert Image.open(out).size == (256, 256)
+    assert seconds < 30  # generous for a loaded CI box; the measured figure is printed above
+
+
+def test_app_starts_without_any_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path / "no-weights"))
+    with AppProcess(tmp_path / "app.log", "--runs", str(tmp_path / "no-runs")) as app:
+        app.wait_serving()
+        app.wait_log("no model is installed")
+        client = Client(app.url, verbose=False)
+        assert client.predict(api_name="/list_models") == []
+        with pytest.raises(Exception, match="No model is installed"):
+            client.predict(handle_file(png(tmp_path, sketch(), "s.png")), "", -1, api_name="/generate")

@@ -115,3 +115,10 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(imaging.os, "replace", real_replace)
     assert pio.load_checkpoint(tmp_path / "c.pt")["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # the temporary file is gone
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    from pix2pix.imaging import _UMASK
+
+    pio.save_checkpoint(tmp_path / "c.pt", {"step": 1})
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

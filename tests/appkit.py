@@ -12,11 +12,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from conftest import ROOT, cli_env
+from conftest import ROOT, cli_env, trained_like_generator
 from pix2pix.config import LabelClass, ModelConfig, ModelInfo
 from pix2pix.catalog import weights_dir
 from pix2pix.io import save_pretrained
-from pix2pix.models import build_generator
 
 SKETCH_MODEL = "sketchy"
 LABEL_MODEL = "labelly"
@@ -31,16 +30,9 @@ PALETTE = [
 
 
 def random_generator(cfg: ModelConfig) -> torch.nn.Module:
-    """Random weights with BatchNorm statistics as after training: the outputs vary with
-    the input (and the dropout seed) by more than uint8 rounding, unlike a fresh init."""
-    g = build_generator(cfg)
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.3)
-            m.running_var.uniform_(0.05, 0.3)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.2)
-    return g.eval()
+    """Random weights whose outputs vary with the input (and the dropout seed) by more than
+    uint8 rounding, unlike a fresh init."""
+    return trained_like_generator(cfg, var_range=(0.05, 0.3))
 
 
 def make_models(runs: Path, sketch_ngf: int = 8) -> None:

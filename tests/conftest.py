@@ -69,6 +69,21 @@ def tiny_data(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def trained_like_generator(cfg, var_range: tuple[float, float] = (0.3, 3.0)) -> torch.nn.Module:
+    """Random weights with BatchNorm statistics as after training (a fresh init has mean 0,
+    variance 1, which hides folding mistakes and gives near-constant outputs)."""
+    from pix2pix.models import build_generator
+
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.3)
+            m.running_var.uniform_(*var_range)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+    return g.eval()
+
+
 def requires_shared_data(name: str):
     return pytest.mark.skipif(
         not (SHARED_DATA / name).is_dir(),

@@ -5,37 +5,29 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import trained_like_generator
 from pix2pix import infer
 from pix2pix.config import LabelClass, ModelConfig, ModelInfo
 from pix2pix.hardware import cpu_has_native_bf16, fast_dtype
 from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image, fold_batchnorm, get_model
 from pix2pix.io import save_pretrained
-from pix2pix.models import build_generator
 
 CFG = ModelConfig(ngf=8, image_size=64)
 
 
-def trained_like_generator(cfg=CFG):
-    """Random weights with non-trivial BatchNorm statistics, as after training."""
+def trained_like():
     torch.manual_seed(0)
-    g = build_generator(cfg)
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.3)
-            m.running_var.uniform_(0.3, 3.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.2)
-    return g.eval()
+    return trained_like_generator(CFG)
 
 
 @pytest.fixture
 def saved_model(tmp_path):
-    save_pretrained(trained_like_generator(), CFG, ModelInfo(name="t"), tmp_path / "m")
+    save_pretrained(trained_like(), CFG, ModelInfo(name="t"), tmp_path / "m")
     return tmp_path / "m"
 
 
 def test_folded_batchnorm_is_exact():
-    g = trained_like_generator()
+    g = trained_like()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         diff = (fold_batchnorm(g)(x) - g(x)).abs().max().item()
@@ -46,7 +38,7 @@ def test_folded_batchnorm_is_exact():
 def test_fast_path_matches_plain_fp32(precision):
     """The fused, channels-last path this machine picks, and the bf16 path CPUs with native
     bf16 pick, stay within the stated tolerance of the plain fp32 eval-mode generator."""
-    g = trained_like_generator()
+    g = trained_like()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         ref = g(x)
@@ -120,7 +112,7 @@ def test_concurrent_calls_are_safe(saved_model):
 def test_label_model_snaps_input_colours(tmp_path):
     palette = [LabelClass(1, "wall", (0, 0, 255)), LabelClass(2, "window", (255, 0, 0))]
     info = ModelInfo(input_kind="labels", palette=palette)
-    model = Sketch2Image(trained_like_generator(), CFG, info, device="cpu")
+    model = Sketch2Image(trained_like(), CFG, info, device="cpu")
     drawn = Image.new("RGB", (200, 100), (10, 20, 240))  # almost the wall colour
     drawn.paste((230, 30, 20), (50, 20, 100, 60))  # almost the window colour
     prepared = model.prepare(drawn)

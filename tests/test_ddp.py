@@ -49,7 +49,8 @@ def test_ranks_stay_in_sync(tiny_data, tmp_path):
         dist.destroy_process_group()
     """))
     proc = subprocess.run([*TORCHRUN, str(script)], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    (tmp_path / "stderr.txt").write_text(proc.stderr)
+    assert proc.returncode == 0, proc.stderr[-8000:]
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["step"] == 4  # 8 pairs / 2 ranks / batch 2, two epochs
     r0, r1 = out["sums"]

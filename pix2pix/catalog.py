@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+LABELS_FILE = "label_names.txt"  # label models only: "id name #rrggbb" per class
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from .catalog import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, ModelNotFound, read_config, resolve_model
+from .catalog import CONFIG_FILE, FORMAT_VERSION, LABELS_FILE, WEIGHTS_FILE, ModelNotFound, read_config, resolve_model
 from .config import ModelConfig, ModelInfo
 from .imaging import atomic_write_bytes
 from .models import UNetGenerator, build_generator
@@ -60,6 +60,9 @@ def save_pretrained(
     atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors, metadata=meta))
     config = {"format_version": FORMAT_VERSION, "model": asdict(cfg), "info": asdict(info)}
     atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+    if info.palette:  # the label classes, readable without JSON (and by the data loader)
+        lines = [f"{c.id} {c.name} #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}" for c in info.palette]
+        atomic_write_bytes(folder / LABELS_FILE, ("\n".join(lines) + "\n").encode())
     return folder
 
 

@@ -24,7 +24,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
                      palette=[LabelClass(1, "wall", (0, 0, 255))], background_label=1, steps=7)
     g = _random_bn(build_generator(cfg)).eval()
     pio.save_pretrained(g, cfg, info, tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "label_names.txt", "model.safetensors"]
+    assert (tmp_path / "m" / "label_names.txt").read_text() == "1 wall #0000ff\n"
     g2, cfg2, info2 = pio.load_pretrained(tmp_path / "m")
     assert cfg2 == cfg and info2 == info and not g2.training
     x = torch.rand(2, 3, 64, 64) * 2 - 1

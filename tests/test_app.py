@@ -270,8 +270,9 @@ def test_api_errors_are_plain_sentences(client, tmp_path, make, model, message):
     assert not any(t in str(e.value) for t in ERROR_TRACES[:2])
 
 
-def test_cold_start_of_app_py(tmp_path):
+def test_cold_start_of_app_py(tmp_path, monkeypatch):
     """``python app.py`` serves its page quickly and the shipped default model answers."""
+    monkeypatch.delenv("PIX2PIX_WEIGHTS", raising=False)  # the real weights/, not the module's empty one
     with AppProcess(tmp_path / "app.log", "--runs", str(tmp_path / "no-runs")) as app:
         seconds = app.wait_serving()
         print(f"\ncold start of app.py to HTTP 200: {seconds:.2f} s")

@@ -1,0 +1,88 @@
+"""The models in weights/: they load, fit the size budget, and turn examples into images."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SHARED_DATA, requires_shared_data
+from pix2pix.infer import get_model
+from pix2pix.catalog import list_models, read_config
+from pix2pix.sketch import normalize_sketch
+
+WEIGHTS = ROOT / "weights"
+EXAMPLES = ROOT / "demo" / "examples"
+SIZE_BUDGET = 32 * 2**20
+
+
+def not_blank(img: Image.Image) -> bool:
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32)
+    return arr.std() > 20 and (arr < 200).mean() > 0.05  # real structure, not a flat or white image
+
+
+@pytest.mark.parametrize("name", ["fashion", "facades"])
+def test_shipped_model_is_complete(name):
+    folder = WEIGHTS / name
+    cfg, info = read_config(folder)
+    assert (folder / "model.safetensors").stat().st_size <= SIZE_BUDGET
+    assert (folder / "val_list.txt").is_file() and (folder / "samples.png").is_file()
+    assert info.description and info.steps > 0
+    assert f"## {name}" in (WEIGHTS / "README.md").read_text().lower()
+    assert name in [e.name for e in list_models() if e.shipped]
+
+
+def test_fashion_model_turns_an_example_sketch_into_a_product():
+    model = get_model("fashion", device="cpu")
+    assert model.info.input_kind == "sketch"
+    examples = sorted(EXAMPLES.glob("fashion_*.png"))
+    assert len(examples) >= 6
+    for path in examples[:3]:
+        out = model(normalize_sketch(Image.open(path), model.size))
+        assert out.size == (256, 256) and not_blank(out)
+
+
+def test_facades_model_turns_an_example_label_map_into_a_facade():
+    model = get_model("facades", device="cpu")
+    info = model.info
+    assert info.input_kind == "labels" and len(info.palette) == 12
+    assert {c.name for c in info.palette} >= {"facade", "window", "door", "balcony"}
+    assert info.background_label in {c.id for c in info.palette}
+    names = (WEIGHTS / "facades" / "label_names.txt").read_text().splitlines()
+    assert [line.split()[1] for line in names] == [c.name for c in info.palette]
+    examples = sorted(EXAMPLES.glob("facades_*.png"))
+    assert len(examples) >= 3
+    out = model(Image.open(examples[0]))
+    assert out.size == (256, 256) and not_blank(out)
+    # it is a photo, not the label map: few of the label colours survive
+    colours = {c.color for c in info.palette}
+    px = np.asarray(out).reshape(-1, 3)
+    assert np.mean([tuple(p) in colours for p in px[::97]]) < 0.05
+
+
+@requires_shared_data("cmp-facades-base")
+def test_facades_against_the_trivial_baselines_on_its_validation_list():
+    """Far better than echoing the label map; close to the blurry mean photo on pixel metrics.
+
+    A GAN paints plausible but unaligned texture, which per-pixel L1 punishes, while the
+    mean photo is the per-pixel optimum of a blur: the card reports both honestly.
+    """
+    from pix2pix.evaluate import evaluate
+
+    names = [x for x in (WEIGHTS / "facades" / "val_list.txt").read_text().splitlines() if x and not x.startswith("#")]
+    data = SHARED_DATA / "cmp-facades-base"
+    model = get_model("facades", device="cpu")
+    ours = evaluate(model, data, val_list=names)
+    labels = evaluate(None, data, val_list=names, baseline="input")
+    mean = evaluate(None, data, val_list=names, baseline="mean")
+    assert ours["n"] == len(names) >= 30
+    assert ours["l1"] < 0.5 * labels["l1"] and ours["ssim"] > 2 * labels["ssim"]
+    assert ours["l1"] < 1.1 * mean["l1"] and ours["ssim"] > 0.8 * mean["ssim"]
+
+
+def test_examples_are_small_pngs():
+    for path in EXAMPLES.glob("*.png"):
+        assert path.stat().st_size < 200_000, path
+        with Image.open(path) as img:
+            assert max(img.size) <= 1024
+    assert Path(EXAMPLES).is_dir()

@@ -1,8 +1,8 @@
 """The project's speed benchmark: inference latency and training throughput.
 
 Figures are medians over repeated runs after warm-up, and each comes with the plain fp32
-reference measured in the same process, because absolute times on a shared machine drift;
-the ratio is what to compare across machines and commits.
+reference measured in the same process, interleaved with it run by run, because absolute times
+on a shared machine drift; the ratio (a median of run-by-run ratios) is what to compare.
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _times_ms(fn, device, runs: int, warmup: int) -> list[float]:
+def _times_ms(*fns, device, runs: int, warmup: int) -> list[list[float]]:
+    """Times of each function, interleaved run by run so that drift on a shared machine
+    (other jobs, clock changes) lands on all of them alike."""
     for _ in range(warmup):
-        fn()
+        for fn in fns:
+            fn()
     _sync(device)
-    out = []
+    out: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        out.append((time.perf_counter() - t) * 1000)
+        for fn, times in zip(fns, out):
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -43,7 +47,8 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def _train_rate(cfg: ModelConfig, device, precision: str, steps: int, fast: bool) -> float:
+def _trainer(cfg: ModelConfig, device, precision: str, fast: bool):
+    """One full G+D step at batch 1, as a function; ``fast=False`` is the plain reference."""
     tcfg = TrainConfig(batch_size=1, precision=precision)
     model = Pix2Pix(cfg, tcfg, device, amp_dtype=resolve_precision(precision, device, training=True))
     if not fast:  # the plain reference: contiguous fp32 tensors
@@ -51,8 +56,12 @@ def _train_rate(cfg: ModelConfig, device, precision: str, steps: int, fast: bool
         model.D = model.D_train = model.D.to(memory_format=torch.contiguous_format)
     a = torch.randn(1, cfg.in_channels, cfg.image_size, cfg.image_size)
     b = torch.randn(1, cfg.out_channels, cfg.image_size, cfg.image_size)
-    times = _times_ms(lambda: model.step(a, b), device, steps, warmup=2)
-    return 1000.0 / statistics.median(times)
+    return lambda: model.step(a, b)
+
+
+def _ratio(slow: list[float], fast: list[float]) -> float:
+    """Median of the run-by-run ratios: robust to a slow spell hitting one pair of runs."""
+    return statistics.median(s / f for s, f in zip(slow, fast))
 
 
 def run_bench(
@@ -74,8 +83,7 @@ def run_bench(
                     "params_G": count_params(generator), "params_D": count_params(build_discriminator(cfg))}
 
     fast = Sketch2Image(generator, cfg, ModelInfo(name="bench"), device=dev, precision=precision)
-    t = _times_ms(lambda: fast.run(x), dev, runs, warmup=3)
-    result |= {"precision": fast.precision, "infer_ms_p50": round(statistics.median(t), 2), "infer_ms_p90": round(_pct(t, 0.9), 2)}
+    fns = [lambda: fast.run(x)]
     if baseline:
         plain = generator.to(dev).eval()
         xd = x.to(dev)
@@ -84,15 +92,23 @@ def run_bench(
             with torch.inference_mode():
                 plain(xd).cpu()
 
-        t0 = _times_ms(reference, dev, runs, warmup=3)
-        result["infer_fp32_ms_p50"] = round(statistics.median(t0), 2)
-        result["infer_speedup"] = round(result["infer_fp32_ms_p50"] / result["infer_ms_p50"], 2)
+        fns.append(reference)
+    timed = _times_ms(*fns, device=dev, runs=runs, warmup=3)
+    t = timed[0]
+    result |= {"precision": fast.precision, "infer_ms_p50": round(statistics.median(t), 2), "infer_ms_p90": round(_pct(t, 0.9), 2)}
+    if baseline:
+        result["infer_fp32_ms_p50"] = round(statistics.median(timed[1]), 2)
+        result["infer_speedup"] = round(_ratio(timed[1], t), 2)
 
     if train_steps > 0:
-        result["train_img_per_s"] = round(_train_rate(cfg, dev, precision, train_steps, fast=True), 3)
+        steps = [_trainer(cfg, dev, precision, fast=True)]
         if baseline:
-            result["train_fp32_img_per_s"] = round(_train_rate(cfg, dev, "fp32", train_steps, fast=False), 3)
-            result["train_speedup"] = round(result["train_img_per_s"] / result["train_fp32_img_per_s"], 2)
+            steps.append(_trainer(cfg, dev, "fp32", fast=False))
+        timed = _times_ms(*steps, device=dev, runs=train_steps, warmup=2)
+        result["train_img_per_s"] = round(1000.0 / statistics.median(timed[0]), 3)
+        if baseline:
+            result["train_fp32_img_per_s"] = round(1000.0 / statistics.median(timed[1]), 3)
+            result["train_speedup"] = round(_ratio(timed[1], timed[0]), 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if dev.type == "cuda":
         result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)

@@ -52,16 +52,17 @@ def load_model(name: str | None):
 
     Names only (no paths): the API must not load arbitrary folders on the server.
     """
+    from pix2pix.catalog import installed
     from pix2pix.infer import get_model
 
-    entries = models.available()
-    if not entries:
-        raise NoModelInstalled()
-    entry = models.find(entries, name)
-    if entry is None:
+    folder = installed(name or "")
+    if folder is None:  # only now list what there is, for the message
+        entries = models.available()
+        if not entries:
+            raise NoModelInstalled()
         known = ", ".join(e.name for e in entries)
         raise gr.Error(f"There is no model called {name!r}. Available models: {known}.", print_exception=False)
-    return get_model(entry.path)
+    return get_model(folder)
 
 
 def run(model, image: Image.Image, seed: int | None = None) -> tuple[Image.Image, Image.Image]:
@@ -91,10 +92,9 @@ def save_png(image: Image.Image, name: str) -> Path:
 
 def side_by_side(left: Image.Image, right: Image.Image) -> Path:
     """The model input and its result in one PNG, as pix2pix data sets store pairs."""
-    pair = Image.new("RGB", (left.width + right.width, max(left.height, right.height)), "white")
-    pair.paste(left, (0, 0))
-    pair.paste(right, (left.width, 0))
-    return save_png(pair, "sketch_and_result.png")
+    from pix2pix.imaging import sample_grid
+
+    return save_png(sample_grid([(left, right)]), "sketch_and_result.png")
 
 
 def _download(seen: Image.Image | None = None, result: Image.Image | None = None) -> gr.DownloadButton:

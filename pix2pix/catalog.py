@@ -57,16 +57,28 @@ def resolve_model(ref: str | Path) -> Path:
     """A shipped model's name, a model folder, a run folder or a weights file -> the model
     folder (the one holding ``config.json`` and ``model.safetensors``)."""
     path = Path(ref).expanduser()
-    candidates = []
     if path.exists():
-        candidates = [path.parent] if path.is_file() else [path, path / "model"]
-    elif "/" not in str(ref) and "\\" not in str(ref):
-        candidates = [weights_dir() / str(ref), runs_dir() / str(ref) / "model"]
-    for c in candidates:
-        if (c / CONFIG_FILE).is_file() and (c / WEIGHTS_FILE).is_file():
-            return c
+        for c in [path.parent] if path.is_file() else [path, path / "model"]:
+            if _is_model(c):
+                return c
+    elif (folder := installed(str(ref))) is not None:
+        return folder
     known = ", ".join(e.name for e in list_models()) or "none installed"
     raise ModelNotFound(f"No model at {ref!r} (available models: {known}).")
+
+
+def _is_model(folder: Path) -> bool:
+    return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+
+
+def installed(name: str) -> Path | None:
+    """The folder of the installed model called ``name`` (shipped before fine-tuned), or None.
+
+    Names only, never paths; and no config is read, so a per-request lookup costs two stats.
+    """
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        return None
+    return next((c for c in (weights_dir() / name, runs_dir() / name / "model") if _is_model(c)), None)
 
 
 @dataclass
@@ -85,7 +97,7 @@ def list_models() -> list[ModelEntry]:
     sources += [(p, False) for p in sorted(runs_dir().glob(f"*/model/{CONFIG_FILE}"))]
     for cfg_path, shipped in sources:
         folder = cfg_path.parent
-        if not (folder / WEIGHTS_FILE).is_file():
+        if not _is_model(folder):
             continue
         try:
             cfg, info = read_config(folder)

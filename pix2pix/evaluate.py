@@ -10,10 +10,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data import DataError, Pair, PairedDataset, scan, split_validation
-from .imaging import save_image, to_pil
+from .imaging import sample_grid, save_image, to_pil
 from .infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
-from .train import sample_grid
 
 log = logging.getLogger(__name__)
 

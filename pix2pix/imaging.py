@@ -128,6 +128,17 @@ def to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(t.permute(1, 2, 0).numpy(), "RGB")
 
 
+def sample_grid(rows: list[tuple[Image.Image, ...]]) -> Image.Image:
+    """Rows of images side by side (input | target | generated), each the size of the first."""
+    w, h = rows[0][0].size
+    cols = max(len(r) for r in rows)
+    grid = Image.new("RGB", (w * cols, h * len(rows)), (255, 255, 255))
+    for y, row in enumerate(rows):
+        for x, img in enumerate(row):
+            grid.paste(img.resize((w, h)), (x * w, y * h))
+    return grid
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see either the old or the new content, never a mix."""
     path = Path(path)

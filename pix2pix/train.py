@@ -27,7 +27,6 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
@@ -44,7 +43,7 @@ from .data import (
     write_split,
 )
 from .hardware import describe, pick_device, resolve_precision
-from .imaging import atomic_write_bytes, save_image, to_pil
+from .imaging import atomic_write_bytes, sample_grid, save_image, to_pil
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
 from .metrics import MetricAverager, image_metrics
 from .models import adversarial_loss, build_discriminator, build_generator
@@ -145,17 +144,6 @@ def default_workers(n_pairs: int, outlines: bool) -> int:
         return 0
     cpus = os.cpu_count() or 1
     return max(1, min(4 if outlines else 2, cpus // 2))
-
-
-def sample_grid(rows: list[tuple[Image.Image, ...]]) -> Image.Image:
-    """Rows of equally sized images side by side (input | target | generated)."""
-    w, h = rows[0][0].size
-    cols = max(len(r) for r in rows)
-    grid = Image.new("RGB", (w * cols, h * len(rows)), (255, 255, 255))
-    for y, row in enumerate(rows):
-        for x, img in enumerate(row):
-            grid.paste(img.resize((w, h)), (x * w, y * h))
-    return grid
 
 
 class Trainer:

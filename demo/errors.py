@@ -13,18 +13,11 @@ UNEXPECTED = "Something went wrong on the server; the details are in its log. Pl
 
 
 @functools.cache
-def _user_facing() -> tuple[type[Exception], ...]:
-    """Library exceptions whose message is written for the user (imported on first use:
-    these modules load torch)."""
-    from pix2pix.data import DataError
-    from pix2pix.imaging import ImageReadError
-    from pix2pix.catalog import ModelNotFound
-    from pix2pix.jobs import JobBusy
-    from pix2pix.sketch import SketchError
-    from pix2pix.train import TrainingError
-    from pix2pix.uploads import UploadError
+def _user_facing() -> type[Exception]:
+    """The library's base of user-facing errors (imported on first use: the library loads torch)."""
+    from pix2pix.errors import Pix2PixError
 
-    return DataError, ImageReadError, ModelNotFound, JobBusy, SketchError, TrainingError, UploadError
+    return Pix2PixError
 
 
 def user_errors(fn):

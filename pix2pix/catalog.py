@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ModelConfig, ModelInfo, from_dict
+from .errors import Pix2PixError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def runs_dir() -> Path:
     return Path(os.environ.get("PIX2PIX_RUNS", REPO_ROOT / "runs"))
 
 
-class ModelNotFound(ValueError):
+class ModelNotFound(Pix2PixError, ValueError):
     """No usable model at a given name or path; the message says why."""
 
 

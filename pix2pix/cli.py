@@ -254,13 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", 0))
     level = logging.WARNING if args.quiet or rank != 0 else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    from .data import DataError
-    from .imaging import ImageReadError
-    from .catalog import ModelNotFound
-    from .train import TrainingError
+    from .errors import Pix2PixError
 
     try:
         return args.func(args)
-    except (DataError, TrainingError, ModelNotFound, ImageReadError, FileNotFoundError, ValueError) as e:
+    except (Pix2PixError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from .errors import Pix2PixError
 from .imaging import ImageReadError, image_size, is_image_file, open_image, to_rgb, to_tensor
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ LABEL_EXTS = (".png", ".bmp", ".gif")  # lossless: label maps and drawings
 PHOTO_EXTS = (".jpg", ".jpeg", ".webp")
 
 
-class DataError(ValueError):
+class DataError(Pix2PixError, ValueError):
     """The data folder cannot be used; the message says why and names the folder."""
 
 

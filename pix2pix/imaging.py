@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import Pix2PixError
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_PIXELS = 64_000_000  # refuse decompression bombs beyond this (about 8000 x 8000)
 WHITE = (255, 255, 255)
@@ -31,7 +33,7 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-class ImageReadError(ValueError):
+class ImageReadError(Pix2PixError, ValueError):
     """A file that is not a readable image; the message names the file and the reason."""
 
 

@@ -12,13 +12,14 @@ import threading
 from pathlib import Path
 
 from .config import ModelConfig, ModelInfo, TrainConfig
+from .errors import Pix2PixError
 from .progress import MonitorState, RunMonitor
 from .train import Trainer
 
 log = logging.getLogger(__name__)
 
 
-class JobBusy(RuntimeError):
+class JobBusy(Pix2PixError, RuntimeError):
     """A run is already in progress."""
 
 

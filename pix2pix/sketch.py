@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from .errors import Pix2PixError
 from .imaging import WHITE, ImageReadError, open_image, to_rgb
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ BREAK_SPACING = 50  # ... and opens at most one gap per this many line widths of
 EMPTY_MESSAGE = "The canvas is empty: draw something first."
 
 
-class SketchError(ValueError):
+class SketchError(Pix2PixError, ValueError):
     """Input that cannot become a sketch. str(e) is a plain sentence shown to the app's user."""
 
 

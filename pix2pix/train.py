@@ -42,6 +42,7 @@ from .data import (
     split_validation,
     write_split,
 )
+from .errors import Pix2PixError
 from .hardware import describe, pick_device, resolve_precision
 from .imaging import atomic_write_bytes, sample_grid, save_image, to_pil
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
@@ -55,7 +56,7 @@ CHECKPOINT_VERSION = 1
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(Pix2PixError, RuntimeError):
     """A run that cannot start or continue; the message is meant for the user."""
 
 

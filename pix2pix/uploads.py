@@ -18,6 +18,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from .errors import Pix2PixError
+
 log = logging.getLogger(__name__)
 
 MAX_ZIP_BYTES = 2 * 1024**3  # uncompressed total; a training set of a few thousand photos fits
@@ -26,7 +28,7 @@ JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db")  # what archivers add beside the d
 _CHUNK = 1 << 20
 
 
-class UploadError(ValueError):
+class UploadError(Pix2PixError, ValueError):
     """A path or archive the app refuses; str(e) is a sentence for the user."""
 
 

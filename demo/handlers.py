@@ -1,7 +1,7 @@
 """Inference handlers: plain functions from widget values to images, testable without a page.
 
-Every path is the same: image -> ``prepare_input`` (sketches normalized; label maps are
-snapped by the model itself) -> the cached model -> image. The library is imported inside
+Every path is the same: image -> the cached model's ``prepare`` (sketches normalized, label
+maps snapped to the palette) -> its ``generate`` -> image. The library is imported inside
 the functions, so that building the page does not load torch.
 """
 
@@ -67,10 +67,8 @@ def load_model(name: str | None):
 
 def run(model, image: Image.Image, seed: int | None = None) -> tuple[Image.Image, Image.Image]:
     """(what the model sees, its result) for any drawing, label map or photo of a sketch."""
-    from pix2pix.infer import prepare_input
-
-    seen = model.prepare(prepare_input(model, image))
-    return seen, model(seen, seed=seed)
+    seen = model.prepare(image)
+    return seen, model.generate(seen, seed=seed)
 
 
 def _seed(variation) -> int | None:
@@ -232,7 +230,7 @@ def warm_up(wanted: str | None) -> None:
             log.warning("no model is installed: the app starts without one")
             return
         model = load_model(name)
-        model(Image.new("RGB", (model.size, model.size), "white"))
+        model.generate(Image.new("RGB", (model.size, model.size), "white"))
         log.info("model %s ready (%s, %s) in %.1f s", name, model.device, model.precision, time.time() - start)
     except Exception:  # the app must come up regardless; the handlers report errors per request
         log.exception("warming up the model failed")

@@ -24,8 +24,9 @@ SCRATCH = "(from scratch)"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")
 ENDED = ("finished", "stopped", "failed")
-INPUT_KINDS = [("Detect from the data", "auto"), ("Sketches (line drawings)", "sketch"),
-               ("Label maps (flat colours)", "labels"), ("Images", "image")]
+# How the form names each input kind; the kinds themselves come from TrainConfig.
+KIND_LABELS = {"auto": "Detect from the data", "sketch": "Sketches (line drawings)",
+               "labels": "Label maps (flat colours)", "image": "Images"}
 IDLE = '<div class="run-status">No run yet.</div>'
 NO_DATA = "Choose a data folder or upload a .zip, then press **Check data**."
 
@@ -133,18 +134,13 @@ def _run_dir(name: str) -> Path:
     return out
 
 
-def _number(value, what: str, low: float, cast=int):
-    if value is None or value < low:
-        raise gr.Error(f"{what} must be at least {low:g}.", print_exception=False)
-    return cast(value)
-
-
 @user_errors
 def start(
     settings: Settings, data: str | None, photos_only: bool, init: str, unit: str, length: float, lr: float,
     batch_size: float, direction: str, val_fraction: float, name: str, ngf: float, ndf: float, input_kind: str,
 ):
-    """Start: build the configs from the form and hand them to the app's training slot."""
+    """Start: build the configs from the form (they check the values) and hand them to the
+    app's training slot."""
     from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
 
     if settings.jobs.running:
@@ -153,15 +149,11 @@ def start(
     if not data:
         raise gr.Error(NO_DATA.replace("**", ""), print_exception=False)
     out = _run_dir(name)
-    length = _number(length, "The length", 1)
-    if photos_only and direction != "AtoB":
-        raise gr.Error("Outlines are drawn from the photos, so the direction must be AtoB.", print_exception=False)
     train_cfg = TrainConfig(
-        epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0,
-        batch_size=_number(batch_size, "The batch size", 1), lr=_number(lr, "The learning rate", 1e-7, float),
-        direction=direction, val_fraction=float(val_fraction), outlines=bool(photos_only), input_kind=input_kind,
+        epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0, batch_size=batch_size,
+        lr=lr, direction=direction, val_fraction=val_fraction, outlines=bool(photos_only), input_kind=input_kind,
     )
-    model_cfg = ModelConfig(ngf=_number(ngf, "The generator width", 4), ndf=_number(ndf, "The discriminator width", 4))
+    model_cfg = ModelConfig(ngf=ngf, ndf=ndf)
     init_path = None
     if init and init != SCRATCH:
         entry = models.find(models.available(), init)

@@ -11,8 +11,24 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import Pix2PixError
+
 DIRECTIONS = ("AtoB", "BtoA")
 INPUT_KINDS = ("sketch", "labels", "image")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class ConfigError(Pix2PixError, ValueError):
+    """A configuration value out of range; the message names the setting."""
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None,
+           group: str = "", label: str = "") -> Any:
+    """A config field that also describes itself: the command line and the app's forms read
+    its default, ``choices``, ``help`` and ``label`` from here instead of restating them.
+    ``flag`` overrides the derived ``--field-name``; ``group`` is the ``--help`` section."""
+    meta = {"help": help, "choices": choices, "flag": flag, "group": group, "label": label}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -21,18 +37,19 @@ class ModelConfig:
 
     in_channels: int = 3
     out_channels: int = 3
-    ngf: int = 64  # generator width: filters in the first encoder layer
-    ndf: int = 64  # discriminator width
+    ngf: int = option(64, "generator width: filters in the first encoder layer (32 trains well on a CPU)",
+                      group="model", label="Generator width (ngf)")
+    ndf: int = option(64, "discriminator width (smaller trains faster)", group="model",
+                      label="Discriminator width (ndf)")
     n_layers_d: int = 3  # 3 -> the 70x70 PatchGAN
-    image_size: int = 256  # power of two; the U-Net has log2(image_size) down-samplings
+    image_size: int = option(256, "image size, a power of two (the U-Net halves it log2(size) times)",
+                             flag="--size", group="model")
     dropout: float = 0.5  # in the three innermost decoder blocks
 
     def __post_init__(self) -> None:
         if self.image_size < 32 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 32, got {self.image_size}")
-        for name in ("in_channels", "out_channels", "ngf", "ndf", "n_layers_d"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            raise ConfigError(f"the image size must be a power of two >= 32, got {self.image_size}")
+        _at_least(self, in_channels=1, out_channels=1, ngf=1, ndf=1, n_layers_d=1)
 
     @property
     def num_downs(self) -> int:
@@ -65,9 +82,9 @@ class ModelInfo:
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+            raise ConfigError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+            raise ConfigError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         self.palette = [
             c if isinstance(c, LabelClass) else LabelClass(int(c["id"]), str(c["name"]), tuple(c["color"]))
             for c in self.palette
@@ -79,43 +96,88 @@ class ModelInfo:
 class TrainConfig:
     """Hyper-parameters and bookkeeping of one training run (paper defaults)."""
 
-    epochs: int = 200
-    steps: int = 0  # if > 0, stop after this many optimizer steps instead of `epochs`
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_l1: float = 100.0
-    decay_from: float = 0.5  # fraction of training after which lr decays linearly to 0; 1 = off
-    direction: str = "AtoB"
-    load_size: int = 0  # resize before the random crop; 0 -> image_size * 286 / 256
-    no_flip: bool = False
-    val_fraction: float = 0.1  # used only when the data has no val/ split
-    val_max: int = 200  # validate on at most this many pairs per epoch
-    seed: int = 0
-    save_every: int = 1  # epochs between checkpoints (and at the end)
-    sample_every: int = 1  # epochs between sample grids
-    bn_images: int = 256  # training images used to re-estimate BatchNorm statistics before saving
-    workers: int = -1  # data-loader processes; -1 -> automatic
-    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16"
-    device: str = "auto"
-    outlines: bool = False  # the data is photos only: make the inputs with the outline extractor
-    photo_aspect: float = 0.0  # with outlines: restore squashed photos to this width/height first
-    input_kind: str = "auto"  # "auto" | "sketch" | "labels" | "image"
+    epochs: int = option(200, "epochs to train (with --resume: extend the run to this many)", group="length",
+                         label="Epochs")
+    steps: int = option(0, "optimizer steps to train instead of epochs (0: use --epochs)", group="length",
+                        label="Steps")
+    batch_size: int = option(1, "pairs per optimizer step", group="optimisation", label="Batch size")
+    lr: float = option(2e-4, "Adam learning rate of both networks", group="optimisation", label="Learning rate")
+    beta1: float = option(0.5, "Adam beta1", group="optimisation")
+    beta2: float = option(0.999, "Adam beta2", group="optimisation")
+    lambda_l1: float = option(100.0, "weight of the L1 loss against the GAN loss", group="optimisation")
+    decay_from: float = option(0.5, "fraction of training after which the learning rate decays linearly to 0 "
+                                    "(1: constant)", group="optimisation")
+    precision: str = option("auto", "autocast precision (auto: the fastest this machine runs well)",
+                            choices=PRECISIONS, group="optimisation")
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps", group="optimisation")
+    seed: int = option(0, "seed of the initial weights, the data order and the augmentation", group="optimisation")
+    workers: int = option(-1, "data-loader processes (-1: automatic)", group="optimisation")
+    direction: str = option("AtoB", "AtoB: the A side (left half, A/ folder) is the input", choices=DIRECTIONS,
+                            group="data", label="Direction")
+    load_size: int = option(0, "resize before the random crop (0: image size * 286 / 256)", group="data")
+    no_flip: bool = option(False, "no random horizontal flips", group="data")
+    val_fraction: float = option(0.1, "fraction held out for validation when the data has no val/ folder",
+                                 group="data", label="Validation fraction")
+    val_max: int = option(200, "validate on at most this many pairs", group="data")
+    outlines: bool = option(False, "the data holds photos only: draw the inputs as outlines from them", group="data",
+                            label="Photos only: draw the inputs as outlines from the photos")
+    photo_aspect: float = option(0.0, "with --outlines: restore squashed photos to this width/height first",
+                                 group="data")
+    input_kind: str = option("auto", "what the inputs are (auto: detect from the data)",
+                             choices=("auto", *INPUT_KINDS), group="data", label="The inputs are")
+    save_every: int = option(1, "epochs between checkpoints", group="outputs")
+    sample_every: int = option(1, "epochs between validation and sample grids", group="outputs")
+    bn_images: int = option(256, "training images used to re-estimate BatchNorm statistics before saving",
+                            group="outputs")
 
     def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        _check_choices(self)
+        _at_least(self, batch_size=1, epochs=0, steps=0, save_every=1, sample_every=1, val_max=0, bn_images=0,
+                  load_size=0, workers=-1, photo_aspect=0.0)
         if self.epochs < 1 and self.steps < 1:
-            raise ValueError("train for at least one epoch or one step")
+            raise ConfigError("train for at least one epoch or one step")
+        _at_least(self, lr=0.0, val_fraction=0.0, decay_from=0.0)
+        if not self.lr > 0:
+            raise ConfigError(f"the learning rate must be positive, got {self.lr:g}")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("val_fraction must be in [0, 1)")
+            raise ConfigError(f"the validation fraction must be in [0, 1), got {self.val_fraction:g}")
         if not 0.0 <= self.decay_from <= 1.0:
-            raise ValueError("decay_from must be in [0, 1]")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"unknown precision {self.precision!r}")
+            raise ConfigError(f"decay_from must be in [0, 1], got {self.decay_from:g}")
+        if self.outlines and self.direction != "AtoB":
+            raise ConfigError("outlines are drawn from the photos, so the direction must be AtoB")
+
+
+def _check_choices(cfg) -> None:
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        if choices and getattr(cfg, f.name) not in choices:
+            raise ConfigError(f"{f.name} must be one of {', '.join(map(str, choices))}; got {getattr(cfg, f.name)!r}")
+
+
+def _at_least(cfg, **lows: float) -> None:
+    for name, low in lows.items():
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name.replace('_', ' ')} must be a number, got {value!r}")
+        if value < low:
+            raise ConfigError(f"{name.replace('_', ' ')} must be at least {low:g}, got {getattr(cfg, name)!r}")
+
+
+def default(cls, name: str) -> Any:
+    """The default of one config field (what a form starts with)."""
+    return _field(cls, name).default
+
+
+def describe(cls, name: str) -> dict[str, Any]:
+    """A field's ``help``, ``choices``, ``label``, ``flag`` and ``group`` as written in :func:`option`."""
+    return dict(_field(cls, name).metadata)
+
+
+def _field(cls, name: str) -> dataclasses.Field:
+    try:
+        return cls.__dataclass_fields__[name]
+    except KeyError:
+        raise AttributeError(f"{cls.__name__} has no field {name!r}") from None
 
 
 def from_dict(cls, data: dict[str, Any]):
@@ -124,4 +186,5 @@ def from_dict(cls, data: dict[str, Any]):
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["ModelConfig", "ModelInfo", "LabelClass", "TrainConfig", "asdict", "from_dict"]
+__all__ = ["ConfigError", "ModelConfig", "ModelInfo", "LabelClass", "TrainConfig", "asdict", "default", "describe",
+           "from_dict", "option"]

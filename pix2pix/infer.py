@@ -99,16 +99,32 @@ class Sketch2Image:
     def precision(self) -> str:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
-    def prepare(self, image: Image.Image) -> Image.Image:
-        """The model's input conventions: RGB on white, label colours snapped to the palette
-        (nearest-neighbour resize, so no blended colours), then the model's square size."""
+    def prepare(self, image: Image.Image, *, raw: bool = False) -> Image.Image:
+        """Any image -> exactly what this model takes: the one place an input is prepared.
+
+        Sketch models: the drawing is normalized (cropped to its content, lines cleaned up
+        and set to the pen width; ``raw`` skips that). Label models: colours snapped to the
+        palette after a nearest-neighbour resize, so no blended colours. Then RGB on white
+        at the model's square size."""
         image = to_rgb(image)
         s = self.size
-        if self.info.input_kind == "labels" and self.info.palette:
+        kind = self.info.input_kind
+        if kind == "labels" and self.info.palette:
             return snap_to_palette(image.resize((s, s), Image.Resampling.NEAREST), self.info.palette)
+        if kind == "sketch" and not raw:
+            from .sketch import normalize_sketch
+
+            image = to_rgb(normalize_sketch(image, s))
         if image.size != (s, s):
             image = image.resize((s, s), Image.Resampling.BICUBIC)
         return image
+
+    def generate(self, prepared: Image.Image, *, seed: int | None = None) -> Image.Image:
+        """The image for an input that :meth:`prepare` made (RGB, the model's size)."""
+        if prepared.size != (self.size, self.size) or prepared.mode != "RGB":
+            raise ValueError(f"generate() takes the output of prepare(): an RGB {self.size}x{self.size} image, "
+                             f"got {prepared.mode} {prepared.width}x{prepared.height}")
+        return to_pil(self.run(to_tensor(prepared).unsqueeze(0), seed)[0])
 
     @torch.inference_mode()
     def run(self, batch: torch.Tensor, seed: int | None = None) -> torch.Tensor:
@@ -128,8 +144,8 @@ class Sketch2Image:
         return out.float().cpu().contiguous()
 
     def __call__(self, image: Image.Image, *, seed: int | None = None) -> Image.Image:
-        x = to_tensor(self.prepare(image)).unsqueeze(0)
-        return to_pil(self.run(x, seed)[0])
+        """prepare, then generate: any image in, the model's image out."""
+        return self.generate(self.prepare(image), seed=seed)
 
     def many(self, images: list[Image.Image], *, seed: int | None = None, batch_size: int = 8) -> list[Image.Image]:
         out = []
@@ -137,16 +153,6 @@ class Sketch2Image:
             x = torch.stack([to_tensor(self.prepare(im)) for im in images[i : i + batch_size]])
             out += [to_pil(t) for t in self.run(x, seed)]
         return out
-
-
-def prepare_input(model: Sketch2Image, image: Image.Image, *, raw: bool = False) -> Image.Image:
-    """What the app and ``generate`` do before inference: sketches are normalized (cropped to
-    their content, lines cleaned up); label maps are snapped to the palette by the model."""
-    if raw or model.info.input_kind != "sketch":
-        return image
-    from .sketch import normalize_sketch
-
-    return normalize_sketch(image, model.size)
 
 
 _cache: dict[tuple, Sketch2Image] = {}

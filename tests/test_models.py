@@ -1,10 +1,11 @@
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 
 from pix2pix.config import ModelConfig
 from pix2pix.models import (
-    PatchDiscriminator,
     adversarial_loss,
     build_discriminator,
     build_generator,
@@ -69,7 +70,13 @@ def test_dropout_toggle_leaves_batchnorm_frozen():
 
 
 def test_adversarial_loss_targets():
+    """Binary cross-entropy on logits: ln 2 when undecided, ~0 when right, large when wrong."""
     confident_real = torch.full((1, 1, 30, 30), 10.0)
     assert adversarial_loss(confident_real, real=True) < 1e-3
     assert adversarial_loss(confident_real, real=False) > 5
-    assert isinstance(PatchDiscriminator(ModelConfig(ndf=8)), nn.Module)
+    undecided = torch.zeros(2, 1, 30, 30)
+    for real in (True, False):
+        assert adversarial_loss(undecided, real=real).item() == pytest.approx(math.log(2), rel=1e-6)
+    logits = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    adversarial_loss(logits, real=True).backward()
+    assert (logits.grad < 0).all()  # minimising it pushes the logits toward "real"

@@ -1,7 +1,5 @@
 """The models in weights/: they load, fit the size budget, and turn examples into images."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,7 +7,6 @@ from PIL import Image
 from conftest import ROOT, SHARED_DATA, requires_shared_data
 from pix2pix.infer import get_model
 from pix2pix.catalog import list_models, read_config
-from pix2pix.sketch import normalize_sketch
 
 WEIGHTS = ROOT / "weights"
 EXAMPLES = ROOT / "demo" / "examples"
@@ -38,7 +35,7 @@ def test_fashion_model_turns_an_example_sketch_into_a_product():
     examples = sorted(EXAMPLES.glob("fashion_*.png"))
     assert len(examples) >= 6
     for path in examples[:3]:
-        out = model(normalize_sketch(Image.open(path), model.size))
+        out = model(Image.open(path))  # prepared (normalized) by the model itself
         assert out.size == (256, 256) and not_blank(out)
 
 
@@ -80,9 +77,12 @@ def test_facades_against_the_trivial_baselines_on_its_validation_list():
     assert ours["l1"] < 1.1 * mean["l1"] and ours["ssim"] > 0.8 * mean["ssim"]
 
 
-def test_examples_are_small_pngs():
-    for path in EXAMPLES.glob("*.png"):
+def test_gallery_examples_exist_for_each_shipped_model_and_are_small_pngs():
+    """The gallery shows examples of every shipped model, each small enough to load at once."""
+    examples = sorted(EXAMPLES.glob("*.png"))
+    kinds = {p.name.split("_")[0] for p in examples}
+    assert kinds >= {"fashion", "facades"}, f"examples found: {[p.name for p in examples]}"
+    for path in examples:
         assert path.stat().st_size < 200_000, path
         with Image.open(path) as img:
-            assert max(img.size) <= 1024
-    assert Path(EXAMPLES).is_dir()
+            assert img.format == "PNG" and max(img.size) <= 1024, path

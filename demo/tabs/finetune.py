@@ -6,11 +6,21 @@ from functools import partial
 
 import gradio as gr
 
+from pix2pix.config import ModelConfig, TrainConfig, default, describe
+
 from .. import training
 from ..settings import Settings
 from . import PRIVATE
 
 POLL_S = 1.0
+
+
+def _meta(name: str, cls=TrainConfig) -> dict:
+    return describe(cls, name)
+
+
+def _label(name: str, cls=TrainConfig) -> str:
+    return describe(cls, name)["label"] or name
 
 
 def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> None:
@@ -31,7 +41,7 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
                 )
                 archive = gr.File(label="…or upload a .zip of a paired folder", file_types=[".zip"], height=130,
                                   elem_id="data-zip")
-                photos = gr.Checkbox(label="Photos only: draw the inputs as outlines from the photos", value=False)
+                photos = gr.Checkbox(label=_label("outlines"), value=default(TrainConfig, "outlines"))
                 check = gr.Button("Check data", elem_id="check-data")
                 summary = gr.Markdown(training.NO_DATA, elem_id="data-summary")
 
@@ -43,22 +53,26 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
                     unit = gr.Radio(["epochs", "steps"], value="epochs", label="Train for", elem_id="unit")
                     length = gr.Number(5, label="How many", precision=0, minimum=1, elem_id="length")
                 with gr.Row():
-                    lr = gr.Number(2e-4, label="Learning rate", minimum=0)
-                    batch = gr.Number(1, label="Batch size", precision=0, minimum=1)
+                    lr = gr.Number(default(TrainConfig, "lr"), label=_label("lr"), minimum=0)
+                    batch = gr.Number(default(TrainConfig, "batch_size"), label=_label("batch_size"), precision=0,
+                                      minimum=1)
                 with gr.Row():
-                    direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction",
-                                         info="AtoB: the A side (left half, A/ folder) is the input.")
-                    val = gr.Slider(0, 0.5, value=0.1, step=0.05, label="Validation fraction",
-                                    info="Held out when there is no val/ folder.")
+                    direction = gr.Radio(list(_meta("direction")["choices"]), value=default(TrainConfig, "direction"),
+                                         label=_label("direction"), info=_meta("direction")["help"])
+                    val = gr.Slider(0, 0.5, value=default(TrainConfig, "val_fraction"), step=0.05,
+                                    label=_label("val_fraction"), info=_meta("val_fraction")["help"])
                 name = gr.Textbox(label="Run name", info="Saved as runs/<name>/ and listed under this name.",
                                   elem_id="run-name")
                 with gr.Accordion("Advanced", open=False):
                     with gr.Row():
-                        ngf = gr.Number(32, label="Generator width (ngf)", precision=0, minimum=4, elem_id="ngf",
-                                        info="From scratch only: 32 trains well on a CPU, 64 is the paper's.")
-                        ndf = gr.Number(64, label="Discriminator width (ndf)", precision=0, minimum=4, elem_id="ndf",
-                                        info="From scratch only: 64 is the paper's; smaller trains faster.")
-                    kind = gr.Dropdown(training.INPUT_KINDS, value="auto", label="The inputs are")
+                        # The app starts from-scratch runs at the CPU-friendly width, not the paper's 64.
+                        ngf = gr.Number(32, label=_label("ngf", ModelConfig), precision=0, minimum=4, elem_id="ngf",
+                                        info=f"From scratch only: {_meta('ngf', ModelConfig)['help']}.")
+                        ndf = gr.Number(default(ModelConfig, "ndf"), label=_label("ndf", ModelConfig), precision=0,
+                                        minimum=4, elem_id="ndf",
+                                        info=f"From scratch only: {_meta('ndf', ModelConfig)['help']}.")
+                    kinds = [(training.KIND_LABELS.get(k, k), k) for k in _meta("input_kind")["choices"]]
+                    kind = gr.Dropdown(kinds, value=default(TrainConfig, "input_kind"), label=_label("input_kind"))
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="start")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")

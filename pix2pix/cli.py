@@ -7,6 +7,7 @@ accept a shipped model's name, a model or run folder, or a weights file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -15,47 +16,55 @@ import sys
 import threading
 from pathlib import Path
 
+from .config import DIRECTIONS, PRECISIONS
+
 log = logging.getLogger("pix2pix")
 
 
+def add_config_flags(parser: argparse.ArgumentParser, cls, names: list[str] | None = None) -> None:
+    """One flag per field of the config dataclass ``cls`` (all of them, or ``names``), with
+    the default, choices and help written once in :mod:`pix2pix.config`.
+
+    Flags left out do not appear in the parsed namespace at all (``SUPPRESS``), so
+    :func:`config_from_flags` lets the dataclass fill in its own defaults and a resumed
+    run can tell "not given" from "given the default"."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(cls):
+        if names is not None and f.name not in names or "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS}
+        if isinstance(f.default, bool):
+            kwargs |= {"action": "store_true", "help": meta["help"]}
+        else:
+            kwargs |= {"type": type(f.default), "choices": meta["choices"],
+                       "help": f"{meta['help']} (default: {f.default})"}
+        group.add_argument(flag, **kwargs)
+
+
+def config_from_flags(cls, args: argparse.Namespace):
+    """The config dataclass from the flags that were given; the rest keep their defaults."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+
+
 def _add_train(sub) -> None:
+    from .config import ModelConfig, TrainConfig
+
     p = sub.add_parser("train", help="train or fine-tune a model on a folder of pairs",
                        description="Train pix2pix on DATA (side-by-side images, A/ and B/ folders, "
                                    "label/photo files with the same name, optionally in train/ val/ test/).")
     p.add_argument("data", nargs="?", help="data folder (optional with --resume)")
     p.add_argument("--out", help="run folder (default: runs/<data folder name>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    p.add_argument("--init", metavar="MODEL", help="start the generator from a saved model (fine-tuning)")
-    g = p.add_argument_group("length")
-    g.add_argument("--epochs", type=int, default=None, help="epochs (default 200; with --resume: extend to)")
-    g.add_argument("--steps", type=int, default=0, help="optimizer steps instead of epochs")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=1)
-    g.add_argument("--lr", type=float, default=2e-4)
-    g.add_argument("--lambda-l1", type=float, default=100.0)
-    g.add_argument("--decay-from", type=float, default=0.5,
-                   help="fraction of training after which the learning rate decays linearly to 0 (1 = constant)")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=int, default=-1, help="data-loader processes (-1: automatic)")
-    g = p.add_argument_group("model")
-    g.add_argument("--ngf", type=int, default=64, help="generator width (ignored with --init)")
-    g.add_argument("--ndf", type=int, default=64, help="discriminator width")
-    g.add_argument("--size", type=int, default=256, help="image size, a power of two")
-    g = p.add_argument_group("data")
-    g.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
-    g.add_argument("--val-fraction", type=float, default=0.1, help="held out when there is no val/ folder")
-    g.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
-    g.add_argument("--outlines", action="store_true", help="DATA holds photos only: draw the inputs from them")
-    g.add_argument("--photo-aspect", type=float, default=0.0, help="with --outlines: restore squashed photos to this width/height")
-    g.add_argument("--input-kind", choices=("auto", "sketch", "labels", "image"), default="auto")
-    g.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-    g.add_argument("--load-size", type=int, default=0, help="resize before the random crop (default size*286/256)")
-    g = p.add_argument_group("outputs")
-    g.add_argument("--save-every", type=int, default=1, help="epochs between checkpoints")
-    g.add_argument("--sample-every", type=int, default=1, help="epochs between validation and sample grids")
-    g.add_argument("--description", default="", help="one line describing the model (shown in the app)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                                                       "(--epochs/--steps extend it)")
+    p.add_argument("--init", metavar="MODEL", help="start the generator from a saved model (fine-tuning; "
+                                                   "its architecture is kept)")
+    p.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
+    p.add_argument("--description", default="", help="one line describing the model (shown in the app)")
+    add_config_flags(p, TrainConfig)
+    add_config_flags(p, ModelConfig)
     p.set_defaults(func=cmd_train)
 
 
@@ -74,20 +83,13 @@ def cmd_train(args) -> int:
     _stop_on_ctrl_c(stop)
     callbacks = [TqdmCallback()]
     if args.resume:
-        trainer = Trainer.resume(args.resume, epochs=args.epochs or 0, steps=args.steps, callbacks=callbacks, stop=stop)
+        trainer = Trainer.resume(args.resume, epochs=getattr(args, "epochs", 0), steps=getattr(args, "steps", 0),
+                                 callbacks=callbacks, stop=stop)
     else:
         if not args.data:
             raise SystemExit("error: give a DATA folder (or --resume RUN_DIR)")
         out = args.out or str(Path("runs") / Path(args.data).resolve().name)
-        mcfg = ModelConfig(ngf=args.ngf, ndf=args.ndf, image_size=args.size)
-        tcfg = TrainConfig(
-            epochs=args.epochs or 200, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-            lambda_l1=args.lambda_l1, decay_from=args.decay_from, direction=args.direction,
-            load_size=args.load_size, no_flip=args.no_flip, val_fraction=args.val_fraction, seed=args.seed,
-            save_every=args.save_every, sample_every=args.sample_every, workers=args.workers,
-            precision=args.precision, device=args.device, outlines=args.outlines,
-            photo_aspect=args.photo_aspect, input_kind=args.input_kind,
-        )
+        mcfg, tcfg = config_from_flags(ModelConfig, args), config_from_flags(TrainConfig, args)
         info = ModelInfo(description=args.description) if args.description else None
         trainer = Trainer(args.data, out, mcfg, tcfg, init=args.init, callbacks=callbacks, stop=stop,
                           info=info, val_list=_read_list(args.val_list))
@@ -119,13 +121,14 @@ def _add_generate(sub) -> None:
     p.add_argument("--raw", action="store_true", help="skip sketch normalization (crop to content, line cleanup)")
     p.add_argument("--keep-size", action="store_true", help="resize each result back to its input's size")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args) -> int:
-    from .imaging import ImageReadError, is_image_file, open_image, save_image
-    from .infer import Sketch2Image, prepare_input
+    from .errors import Pix2PixError
+    from .imaging import is_image_file, open_image, save_image
+    from .infer import Sketch2Image
 
     model = Sketch2Image.load(args.model, device=args.device, precision=args.precision)
     src, dst = Path(args.input), Path(args.output)
@@ -142,11 +145,11 @@ def cmd_generate(args) -> int:
     for f, out in targets:
         try:
             image = open_image(f)
-            prepared = prepare_input(model, image, raw=args.raw)
-        except (ImageReadError, ValueError) as e:
+            prepared = model.prepare(image, raw=args.raw)
+        except Pix2PixError as e:
             log.warning("skipped %s: %s", f.name, e)
             continue
-        result = model(prepared, seed=args.seed)
+        result = model.generate(prepared, seed=args.seed)
         if args.keep_size:
             result = result.resize(image.size)
         save_image(result, out)
@@ -160,7 +163,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("data")
     p.add_argument("--model", help="model to evaluate (or use --baseline)")
     p.add_argument("--baseline", choices=("white", "mean", "input"), help="score a trivial predictor instead")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB")
+    p.add_argument("--direction", choices=DIRECTIONS, default="AtoB")
     p.add_argument("--split", default="auto", help="auto (test, else val, else all), train, val, test or all")
     p.add_argument("--val-list", metavar="FILE", help="evaluate on exactly these names")
     p.add_argument("--outlines", action="store_true", help="DATA holds photos only: make inputs with the outline extractor")
@@ -193,7 +196,7 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="inference latency and training throughput (prints JSON)")
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--runs", type=int, default=30, help="timed inference runs")
     p.add_argument("--train-steps", type=int, default=8, help="timed training steps (0: skip)")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain fp32 reference")

@@ -21,17 +21,24 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 LABELS_FILE = "label_names.txt"  # label models only: "id name #rrggbb" per class
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+# Installed with pip, the shipped models are inside the package; in a checkout, beside it.
+INSTALLED = (PACKAGE_DIR / "weights").is_dir()
 
 
 def weights_dir() -> Path:
-    """Where shipped models live (``weights/`` beside the package, or ``$PIX2PIX_WEIGHTS``)."""
-    return Path(os.environ.get("PIX2PIX_WEIGHTS", REPO_ROOT / "weights"))
+    """Where shipped models live (``weights/`` of the checkout or of the installed package,
+    or ``$PIX2PIX_WEIGHTS``)."""
+    default = PACKAGE_DIR / "weights" if INSTALLED else REPO_ROOT / "weights"
+    return Path(os.environ.get("PIX2PIX_WEIGHTS", default))
 
 
 def runs_dir() -> Path:
-    """Where fine-tuned models live (``runs/`` beside the package, or ``$PIX2PIX_RUNS``)."""
-    return Path(os.environ.get("PIX2PIX_RUNS", REPO_ROOT / "runs"))
+    """Where fine-tuned models live (``runs/`` of the checkout, or of the current folder when
+    installed, where ``train`` writes them; or ``$PIX2PIX_RUNS``)."""
+    default = Path.cwd() / "runs" if INSTALLED else REPO_ROOT / "runs"
+    return Path(os.environ.get("PIX2PIX_RUNS", default))
 
 
 class ModelNotFound(Pix2PixError, ValueError):

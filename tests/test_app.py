@@ -270,6 +270,7 @@ def test_api_errors_are_plain_sentences(client, tmp_path, make, model, message):
     assert not any(t in str(e.value) for t in ERROR_TRACES[:2])
 
 
+@pytest.mark.slow  # a real app.py process
 def test_cold_start_of_app_py(tmp_path, monkeypatch):
     """``python app.py`` serves its page quickly and the shipped default model answers."""
     monkeypatch.delenv("PIX2PIX_WEIGHTS", raising=False)  # the real weights/, not the module's empty one
@@ -286,6 +287,7 @@ def test_cold_start_of_app_py(tmp_path, monkeypatch):
     assert seconds < 30  # generous for a loaded CI box; the measured figure is printed above
 
 
+@pytest.mark.slow  # a real app.py process
 def test_app_starts_without_any_model(tmp_path, monkeypatch):
     monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path / "no-weights"))
     with AppProcess(tmp_path / "app.log", "--runs", str(tmp_path / "no-runs")) as app:

@@ -20,6 +20,7 @@ import pytest
 from appkit import LABEL_MODEL, SKETCH_MODEL, AppProcess, make_models, shipped, sketch
 from conftest import ROOT, write_side_by_side
 
+pytestmark = pytest.mark.slow  # a real app in headless Chromium
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = ROOT / "test-output" / "browser"
 STROKES = 10

@@ -2,9 +2,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import ROOT, cli_env, shape_pair
+
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
 
 
 def run_cli(*args, check=True, **env):

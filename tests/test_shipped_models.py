@@ -8,6 +8,7 @@ from conftest import ROOT, SHARED_DATA, requires_shared_data
 from pix2pix.infer import get_model
 from pix2pix.catalog import list_models, read_config
 
+pytestmark = pytest.mark.slow  # the real shipped weights
 WEIGHTS = ROOT / "weights"
 EXAMPLES = ROOT / "demo" / "examples"
 SIZE_BUDGET = 32 * 2**20

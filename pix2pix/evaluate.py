@@ -54,6 +54,25 @@ def mean_image(dataset: PairedDataset, limit: int = 2000) -> torch.Tensor:
     return total / max(n, 1)
 
 
+def _outline_loader(size: int, photo_aspect: float):
+    """Inputs drawn from photos-only data, exactly as the trainer draws validation inputs."""
+    from .outlines import OutlinePairMaker
+
+    maker = OutlinePairMaker(size=size, augment=False, aspect=photo_aspect or None)
+    return lambda pair, rng: maker(pair.a, rng)
+
+
+def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Tensor | None = None):
+    """(inputs, targets) -> predictions, all (B, 3, S, S) in [-1, 1]: the model or a trivial baseline."""
+    if baseline == "white":
+        return lambda a, b: torch.ones_like(b)
+    if baseline == "mean":
+        return lambda a, b: mean.expand_as(b)
+    if baseline == "input":
+        return lambda a, b: a
+    return lambda a, b: model.run(a)
+
+
 def evaluate(
     model: Sketch2Image | None,
     data: str | Path,
@@ -82,28 +101,18 @@ def evaluate(
     pairs = chosen.pairs[:limit] if limit else chosen.pairs
     size = model.size if model is not None else 256
     labels = model is not None and model.info.input_kind == "labels"
-    pair_loader = None
-    if outlines:
-        from .outlines import OutlinePairMaker
-
-        maker = OutlinePairMaker(size=size, augment=False, aspect=photo_aspect or None)
-        pair_loader = lambda pair, rng: maker(pair.a, rng)  # noqa: E731
+    pair_loader = _outline_loader(size, photo_aspect) if outlines else None
     ds = PairedDataset(pairs, image_size=size, train=False, direction=direction, labels=labels, pair_loader=pair_loader)
-    mean = None
     if baseline == "mean":
-        train_ds = PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction, pair_loader=pair_loader)
-        mean = mean_image(train_ds)
+        train_ds = PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
+                                 pair_loader=pair_loader)
+        predict = _predictor(model, baseline, mean_image(train_ds))
+    else:
+        predict = _predictor(model, baseline)
     avg = MetricAverager()
     rows = []
     for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        if baseline == "white":
-            pred = torch.ones_like(b)
-        elif baseline == "mean":
-            pred = mean.expand_as(b)
-        elif baseline == "input":
-            pred = a
-        else:
-            pred = model.run(a)
+        pred = predict(a, b)
         avg.update(image_metrics(pred, b))
         for i in range(min(len(a), grid_rows - len(rows)) if grid else 0):
             rows.append((to_pil(a[i]), to_pil(b[i]), to_pil(pred[i])))

@@ -7,6 +7,8 @@ import logging
 
 import torch
 
+from .config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -55,15 +57,23 @@ def fast_dtype(device: torch.device, *, training: bool = False) -> torch.dtype |
     return None
 
 
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The autocast dtype's name as the flags spell it (None = fp32)."""
+    return next(name for name, d in _DTYPES.items() if d == dtype)
+
+
 def resolve_precision(name: str, device: torch.device, *, training: bool = False) -> torch.dtype | None:
     """'auto' | 'fp32' | 'bf16' | 'fp16' -> autocast dtype (None = fp32)."""
     if name == "auto":
         return fast_dtype(device, training=training)
     if name == "fp32":
         return None
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
+    dtype = _DTYPES[name]
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
+        raise ConfigError("fp16 is not supported on the CPU; use bf16 or fp32")
     return dtype
 
 

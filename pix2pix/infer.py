@@ -16,7 +16,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .config import ModelConfig, ModelInfo
-from .hardware import pick_device, resolve_precision
+from .hardware import pick_device, precision_name, resolve_precision
 from .imaging import to_pil, to_rgb, to_tensor
 from .catalog import resolve_model
 from .io import load_pretrained
@@ -97,7 +97,7 @@ class Sketch2Image:
 
     @property
     def precision(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return precision_name(self.dtype)
 
     def prepare(self, image: Image.Image, *, raw: bool = False) -> Image.Image:
         """Any image -> exactly what this model takes: the one place an input is prepared.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -23,9 +24,67 @@ def _label(name: str, cls=TrainConfig) -> str:
     return describe(cls, name)["label"] or name
 
 
+def _data_column(settings: Settings) -> SimpleNamespace:
+    roots = ", ".join(f"`{r}`" for r in settings.data_roots)
+    gr.Markdown("### 1 · Data")
+    return SimpleNamespace(
+        folder=gr.Dropdown(label="Folder on the server", choices=[], allow_custom_value=True,
+                           info=f"A folder under {roots}, or a path inside one.", elem_id="data-folder"),
+        archive=gr.File(label="…or upload a .zip of a paired folder", file_types=[".zip"], height=130,
+                        elem_id="data-zip"),
+        photos=gr.Checkbox(label=_label("outlines"), value=default(TrainConfig, "outlines")),
+        check=gr.Button("Check data", elem_id="check-data"),
+        summary=gr.Markdown(training.NO_DATA, elem_id="data-summary"),
+    )
+
+
+def _options_column() -> SimpleNamespace:
+    """The run's settings: defaults, choices, labels and help come from the config dataclasses."""
+    gr.Markdown("### 2 · Options")
+    o = SimpleNamespace()
+    o.init = gr.Dropdown(label="Start from", choices=[training.SCRATCH], value=training.SCRATCH,
+                         info="A model to fine-tune (its architecture is kept), or a new one.", elem_id="init-model")
+    with gr.Row():
+        o.unit = gr.Radio(["epochs", "steps"], value="epochs", label="Train for", elem_id="unit")
+        o.length = gr.Number(5, label="How many", precision=0, minimum=1, elem_id="length")
+    with gr.Row():
+        o.lr = gr.Number(default(TrainConfig, "lr"), label=_label("lr"), minimum=0)
+        o.batch = gr.Number(default(TrainConfig, "batch_size"), label=_label("batch_size"), precision=0, minimum=1)
+    with gr.Row():
+        o.direction = gr.Radio(list(_meta("direction")["choices"]), value=default(TrainConfig, "direction"),
+                               label=_label("direction"), info=_meta("direction")["help"])
+        o.val = gr.Slider(0, 0.5, value=default(TrainConfig, "val_fraction"), step=0.05,
+                          label=_label("val_fraction"), info=_meta("val_fraction")["help"])
+    o.name = gr.Textbox(label="Run name", info="Saved as runs/<name>/ and listed under this name.", elem_id="run-name")
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            # The app starts from-scratch runs at the CPU-friendly width, not the paper's 64.
+            o.ngf = gr.Number(32, label=_label("ngf", ModelConfig), precision=0, minimum=4, elem_id="ngf",
+                              info=f"From scratch only: {_meta('ngf', ModelConfig)['help']}.")
+            o.ndf = gr.Number(default(ModelConfig, "ndf"), label=_label("ndf", ModelConfig), precision=0, minimum=4,
+                              elem_id="ndf", info=f"From scratch only: {_meta('ndf', ModelConfig)['help']}.")
+        kinds = [(training.KIND_LABELS.get(k, k), k) for k in _meta("input_kind")["choices"]]
+        o.kind = gr.Dropdown(kinds, value=default(TrainConfig, "input_kind"), label=_label("input_kind"))
+    with gr.Row():
+        o.start = gr.Button("Start", variant="primary", elem_id="start")
+        o.stop = gr.Button("Stop", variant="stop", elem_id="stop")
+    return o
+
+
+def _progress_column() -> SimpleNamespace:
+    gr.Markdown("### 3 · Progress")
+    return SimpleNamespace(
+        progress=gr.HTML(training.IDLE, elem_id="run-progress"),
+        plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300,
+                         x_title="step", y_title="loss", elem_id="run-losses"),
+        sample=gr.Image(label="Latest samples: input · target · generated", type="pil",
+                        interactive=False, buttons=["fullscreen"], elem_id="run-sample"),
+        metrics=gr.Markdown(elem_id="run-metrics"),
+    )
+
+
 def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> None:
     """``pickers``: the other tabs' model pickers, refreshed when a run ends."""
-    roots = ", ".join(f"`{r}`" for r in settings.data_roots)
     with gr.Tab("Fine-tune", id="finetune"):
         gr.Markdown(
             "Train a model on your own pairs: side-by-side images, `A/` and `B/` folders, or label and photo files "
@@ -34,74 +93,28 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
         )
         with gr.Row(equal_height=False):
             with gr.Column():
-                gr.Markdown("### 1 · Data")
-                folder = gr.Dropdown(
-                    label="Folder on the server", choices=[], allow_custom_value=True,
-                    info=f"A folder under {roots}, or a path inside one.", elem_id="data-folder",
-                )
-                archive = gr.File(label="…or upload a .zip of a paired folder", file_types=[".zip"], height=130,
-                                  elem_id="data-zip")
-                photos = gr.Checkbox(label=_label("outlines"), value=default(TrainConfig, "outlines"))
-                check = gr.Button("Check data", elem_id="check-data")
-                summary = gr.Markdown(training.NO_DATA, elem_id="data-summary")
-
-                gr.Markdown("### 2 · Options")
-                init = gr.Dropdown(label="Start from", choices=[training.SCRATCH], value=training.SCRATCH,
-                                   info="A model to fine-tune (its architecture is kept), or a new one.",
-                                   elem_id="init-model")
-                with gr.Row():
-                    unit = gr.Radio(["epochs", "steps"], value="epochs", label="Train for", elem_id="unit")
-                    length = gr.Number(5, label="How many", precision=0, minimum=1, elem_id="length")
-                with gr.Row():
-                    lr = gr.Number(default(TrainConfig, "lr"), label=_label("lr"), minimum=0)
-                    batch = gr.Number(default(TrainConfig, "batch_size"), label=_label("batch_size"), precision=0,
-                                      minimum=1)
-                with gr.Row():
-                    direction = gr.Radio(list(_meta("direction")["choices"]), value=default(TrainConfig, "direction"),
-                                         label=_label("direction"), info=_meta("direction")["help"])
-                    val = gr.Slider(0, 0.5, value=default(TrainConfig, "val_fraction"), step=0.05,
-                                    label=_label("val_fraction"), info=_meta("val_fraction")["help"])
-                name = gr.Textbox(label="Run name", info="Saved as runs/<name>/ and listed under this name.",
-                                  elem_id="run-name")
-                with gr.Accordion("Advanced", open=False):
-                    with gr.Row():
-                        # The app starts from-scratch runs at the CPU-friendly width, not the paper's 64.
-                        ngf = gr.Number(32, label=_label("ngf", ModelConfig), precision=0, minimum=4, elem_id="ngf",
-                                        info=f"From scratch only: {_meta('ngf', ModelConfig)['help']}.")
-                        ndf = gr.Number(default(ModelConfig, "ndf"), label=_label("ndf", ModelConfig), precision=0,
-                                        minimum=4, elem_id="ndf",
-                                        info=f"From scratch only: {_meta('ndf', ModelConfig)['help']}.")
-                    kinds = [(training.KIND_LABELS.get(k, k), k) for k in _meta("input_kind")["choices"]]
-                    kind = gr.Dropdown(kinds, value=default(TrainConfig, "input_kind"), label=_label("input_kind"))
-                with gr.Row():
-                    start = gr.Button("Start", variant="primary", elem_id="start")
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                d = _data_column(settings)
+                o = _options_column()
             with gr.Column():
-                gr.Markdown("### 3 · Progress")
-                progress = gr.HTML(training.IDLE, elem_id="run-progress")
-                plot = gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300,
-                                   x_title="step", y_title="loss", elem_id="run-losses")
-                sample = gr.Image(label="Latest samples: input · target · generated", type="pil",
-                                  interactive=False, buttons=["fullscreen"], elem_id="run-sample")
-                metrics = gr.Markdown(elem_id="run-metrics")
+                p = _progress_column()
         # Inside the tab, not directly in gr.Tabs: see the note in tabs/draw.py.
         timer = gr.Timer(POLL_S, active=False)
         checked = gr.State(None)  # the data folder that passed "Check data"
         shown_sample = gr.State(None)
 
-    check.click(partial(training.check_folder, settings), [folder, photos, name], [summary, checked, name], **PRIVATE)
-    archive.upload(partial(training.check_zip, settings), [archive, photos, name], [folder, summary, checked, name],
-                   **PRIVATE)
-    for changed in (folder.input, photos.input):
-        changed(training.forget_data, None, [summary, checked], **PRIVATE)
-    start.click(
+    d.check.click(partial(training.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
+                  **PRIVATE)
+    d.archive.upload(partial(training.check_zip, settings), [d.archive, d.photos, o.name],
+                     [d.folder, d.summary, checked, o.name], **PRIVATE)
+    for changed in (d.folder.input, d.photos.input):
+        changed(training.forget_data, None, [d.summary, checked], **PRIVATE)
+    o.start.click(
         partial(training.start, settings),
-        [checked, photos, init, unit, length, lr, batch, direction, val, name, ngf, ndf, kind],
-        [progress, timer], **PRIVATE,
+        [checked, d.photos, o.init, o.unit, o.length, o.lr, o.batch, o.direction, o.val, o.name, o.ngf, o.ndf, o.kind],
+        [p.progress, timer], **PRIVATE,
     )
-    stop.click(partial(training.stop, settings), None, progress, **PRIVATE)
+    o.stop.click(partial(training.stop, settings), None, p.progress, **PRIVATE)
     timer.tick(partial(training.poll, settings), shown_sample,
-               [progress, plot, sample, metrics, shown_sample, timer, *pickers, init],
+               [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init],
                show_progress="hidden", **PRIVATE)
-    demo.load(partial(training.open_tab, settings), None, [folder, init, progress, timer], **PRIVATE)
-
+    demo.load(partial(training.open_tab, settings), None, [d.folder, o.init, p.progress, timer], **PRIVATE)

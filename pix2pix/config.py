@@ -16,6 +16,8 @@ from .errors import Pix2PixError
 DIRECTIONS = ("AtoB", "BtoA")
 INPUT_KINDS = ("sketch", "labels", "image")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+UPSAMPLES = ("transpose", "resize")
+HINT_CHANNELS = 4  # colour hints: RGB where painted (0 elsewhere) and a 0/1 mask
 
 
 class ConfigError(Pix2PixError, ValueError):
@@ -45,8 +47,15 @@ class ModelConfig:
     image_size: int = option(256, "image size, a power of two (the U-Net halves it log2(size) times)",
                              flag="--size", group="model")
     dropout: float = 0.5  # in the three innermost decoder blocks
+    upsample: str = option("transpose", "decoder upsampling: transpose (the paper's 4x4 transposed convolutions) or "
+                           "resize (nearest-neighbour x2, then a 3x3 convolution: no checkerboard artefacts)",
+                           choices=UPSAMPLES, group="model")
+    hint_channels: int = 0  # 4 for a colour-hint model (hint RGB + mask beside the input), else 0
 
     def __post_init__(self) -> None:
+        _check_choices(self)
+        if self.hint_channels not in (0, HINT_CHANNELS):
+            raise ConfigError(f"hint_channels must be 0 or {HINT_CHANNELS}, got {self.hint_channels}")
         if self.image_size < 32 or self.image_size & (self.image_size - 1):
             raise ConfigError(f"the image size must be a power of two >= 32, got {self.image_size}")
         _at_least(self, in_channels=1, out_channels=1, ngf=1, ndf=1, n_layers_d=1)

@@ -1,0 +1,120 @@
+"""Colour hints: sampled from targets for training, read from painted layers for inference,
+and a hint model that behaves as its hint-free origin until it has learned otherwise."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix import hints
+from pix2pix.config import ModelConfig
+from pix2pix.models import build_discriminator, build_generator, count_params, feature_matching_loss, with_hint_channels
+
+RED, BLUE = torch.tensor([0.8, -0.8, -0.8]), torch.tensor([-0.8, -0.6, 0.9])
+
+
+def two_colour_product(size: int = 128) -> torch.Tensor:
+    """A product shot: white background, a red left half and a blue right half of an object."""
+    t = torch.ones(3, size, size)
+    t[:, size // 4: 3 * size // 4, size // 8: size // 2] = RED[:, None, None]
+    t[:, size // 4: 3 * size // 4, size // 2: 7 * size // 8] = BLUE[:, None, None]
+    return t
+
+
+def test_exactly_n_hints_on_the_object_in_the_targets_colours():
+    target = two_colour_product()
+    rng = random.Random(0)
+    for _ in range(20):
+        h = hints.sample(target, rng, n=6)
+        painted = h[3] > 0
+        assert painted.any()
+        # on the object only: never on the white background
+        assert not painted[: 128 // 4].any() and not painted[3 * 128 // 4:].any()
+        # each painted pixel carries the target's colour there (one colour per region)
+        colours = h[:3, painted].T
+        red = (colours - RED).abs().amax(dim=1) < 0.05
+        blue = (colours - BLUE).abs().amax(dim=1) < 0.05
+        assert (red | blue).float().mean() > 0.9
+        assert torch.equal(h[:3, ~painted], torch.zeros_like(h[:3, ~painted]))
+
+
+def test_hint_count_grows_with_n_and_zero_means_none():
+    target = two_colour_product()
+    assert hints.coverage(hints.sample(target, random.Random(1), n=0)) == 0
+    few = np.mean([hints.coverage(hints.sample(target, random.Random(s), n=1)) for s in range(20)])
+    many = np.mean([hints.coverage(hints.sample(target, random.Random(s), n=10)) for s in range(20)])
+    assert 0 < few < many < 0.25  # a few strokes, never a painted-over image
+
+
+def test_training_draws_often_no_hints_otherwise_a_few():
+    target = two_colour_product()
+    rng = random.Random(2)
+    covers = [hints.coverage(hints.sample(target, rng)) for _ in range(300)]
+    none = np.mean([c == 0 for c in covers])
+    assert abs(none - hints.HintSampling().p_none) < 0.08
+    assert max(covers) < 0.25
+
+
+def test_the_same_seed_gives_the_same_hints():
+    target = two_colour_product()
+    assert torch.equal(hints.sample(target, random.Random(7), n=5), hints.sample(target, random.Random(7), n=5))
+
+
+def test_a_target_without_background_is_object_everywhere():
+    facade = torch.rand(3, 64, 64) * 1.6 - 0.8
+    assert hints.object_mask(facade, 0.12).all()
+
+
+def test_painted_layer_to_channels_and_back():
+    layer = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    layer.paste((255, 0, 0, 255), (10, 10, 20, 20))
+    layer.paste((0, 0, 255, 60), (40, 40, 50, 50))  # faint: not painted
+    h = hints.from_image(layer, 64)
+    assert h.shape == (4, 64, 64)
+    assert h[3].sum() == 100 and torch.equal(h[:, 15, 15], torch.tensor([1.0, -1.0, -1.0, 1.0]))
+    assert torch.equal(h[:, 45, 45], torch.zeros(4))
+    assert torch.equal(hints.from_image(None, 64), hints.empty(64))
+    back = np.asarray(hints.to_image(h))
+    assert tuple(back[15, 15]) == (255, 0, 0, 255) and back[45, 45, 3] == 0
+
+
+def test_a_hint_model_without_hints_equals_the_empty_layer():
+    g = build_generator(ModelConfig(ngf=8, image_size=64, hint_channels=4)).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(g(x), g(x, torch.stack([hints.empty(64)] * 2)))
+        assert not torch.equal(g(x), g(x, torch.ones(2, 4, 64, 64)))  # the hints do reach the network
+
+
+def test_adding_hint_channels_keeps_the_models_output():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(ngf=8, image_size=64)).eval()
+    h = with_hint_channels(g).eval()
+    assert h.cfg.hint_channels == 4 and count_params(h) == count_params(g) + 4 * 16 * 8
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    painted = hints.sample(torch.rand(3, 64, 64) * 2 - 1, random.Random(0), n=8)[None]
+    with torch.no_grad():
+        assert torch.equal(g(x), h(x)) and torch.equal(g(x), h(x, painted))
+
+
+@pytest.mark.parametrize("ngf, expected", [(64, 39_157_763), (32, 9_793_539)])
+def test_resize_conv_decoder(ngf, expected):
+    g = build_generator(ModelConfig(ngf=ngf, upsample="resize"))
+    assert count_params(g) == expected
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
+    small = build_generator(ModelConfig(ngf=8, image_size=64, upsample="resize")).eval()
+    y = small(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert y.shape == (2, 3, 64, 64) and y.abs().max() <= 1
+
+
+def test_discriminator_features_for_feature_matching():
+    d = build_discriminator(ModelConfig(ndf=8)).eval()
+    a, b = torch.rand(1, 3, 256, 256), torch.rand(1, 3, 256, 256)
+    logits, feats = d(a, b, features=True)
+    assert torch.equal(logits, d(a, b)) and len(feats) == 4
+    assert [f.shape[-1] for f in feats] == [128, 64, 32, 31]
+    _, other = d(a, torch.rand(1, 3, 256, 256), features=True)
+    assert feature_matching_loss(feats, feats).item() == 0
+    assert feature_matching_loss(other, feats).item() > 0

@@ -219,11 +219,34 @@ def _add_outlines(sub) -> None:
 
 
 def cmd_outlines(args) -> int:
-    from .outlines import outline_command
+    """Clean outlines of photos as PNGs, framed and normalized like training inputs.
 
-    n = outline_command(Path(args.input), Path(args.output), size=args.size)
-    log.info("wrote %d outline(s) to %s", n, args.output)
-    return 0 if n else 1
+    INPUT is an image or a folder (searched recursively; relative paths are kept under
+    OUTPUT). For a single image, OUTPUT is the file to write, or a folder when it has no
+    image extension. Unreadable photos and ones without an object are logged and skipped.
+    """
+    from .imaging import IMAGE_EXTS, ImageReadError, is_image_file, save_image
+    from .pairs import OutlinePairMaker
+
+    src, out = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or folder")
+    if src.is_dir():
+        out_root = out.resolve()
+        jobs = [(p, out / p.relative_to(src).with_suffix(".png")) for p in sorted(src.rglob("*"))
+                if is_image_file(p) and out_root not in p.resolve().parents]
+    else:
+        jobs = [(src, out if out.suffix.lower() in IMAGE_EXTS else out / f"{src.stem}.png")]
+    maker = OutlinePairMaker(args.size, augment=False)
+    written = 0
+    for photo, dst in jobs:
+        try:
+            save_image(maker(photo)[0], dst)
+            written += 1
+        except ImageReadError as e:
+            log.warning("skipped %s", e)
+    log.info("wrote %d outline(s) to %s", written, out)
+    return 0 if written else 1
 
 
 def _add_models(sub) -> None:

@@ -56,7 +56,7 @@ def mean_image(dataset: PairedDataset, limit: int = 2000) -> torch.Tensor:
 
 def _outline_loader(size: int, photo_aspect: float):
     """Inputs drawn from photos-only data, exactly as the trainer draws validation inputs."""
-    from .outlines import OutlinePairMaker
+    from .pairs import OutlinePairMaker
 
     maker = OutlinePairMaker(size=size, augment=False, aspect=photo_aspect or None)
     return lambda pair, rng: maker(pair.a, rng)

@@ -259,7 +259,7 @@ class Trainer:
     def _pair_loader(self, train: bool):
         if not self.train_cfg.outlines:
             return None
-        from .outlines import OutlinePairMaker
+        from .pairs import OutlinePairMaker
 
         maker = OutlinePairMaker(
             size=self.model_cfg.image_size,

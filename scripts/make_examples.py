@@ -19,7 +19,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from pix2pix.imaging import load_rgb, save_image  # noqa: E402
-from pix2pix.outlines import OutlinePairMaker  # noqa: E402
+from pix2pix.pairs import OutlinePairMaker  # noqa: E402
 
 EXAMPLES = ROOT / "demo" / "examples"
 # name -> id of a photo in weights/fashion/val_list.txt, picked for variety

@@ -49,7 +49,7 @@ def main() -> int:
     chosen, _ = select_pairs(args.data, split="auto", val_list=val_list, outlines=args.outlines)
     pair_loader = None
     if args.outlines:
-        from pix2pix.outlines import OutlinePairMaker
+        from pix2pix.pairs import OutlinePairMaker
 
         maker = OutlinePairMaker(cfg.image_size, augment=False, aspect=args.photo_aspect or None)
         pair_loader = lambda pair, rng: maker(pair.a, rng)  # noqa: E731

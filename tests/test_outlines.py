@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from pix2pix import outlines
+from pix2pix import pairs
+from pix2pix.cli import main as cli
 from pix2pix.imaging import ImageReadError
-from pix2pix.outlines import (
-    OutlinePairMaker,
-    OutlineParts,
-    extract_parts,
-    label_components,
-    outline_command,
-    photo_to_outline,
-    render_outline,
-    unsquash,
-)
+from pix2pix.outlines import OutlineParts, extract_parts, photo_to_outline
+from pix2pix.pairs import OutlinePairMaker, unsquash
+from pix2pix.strokes import render_outline
 
 SIZE = 224
 TSHIRT = [(62, 40), (96, 32), (128, 32), (162, 40), (200, 80), (178, 104), (160, 92),
@@ -36,9 +32,15 @@ def ink(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L")) < 128
 
 
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected pieces of a mask: (labels, 0 = none; count)."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    return labels, n - 1
+
+
 def reachable_from_border(blocked: np.ndarray) -> np.ndarray:
     """What a flood fill from the image border reaches without crossing ``blocked``."""
-    labels, _ = label_components(~blocked)
+    labels, _ = components(~blocked)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     return np.isin(labels, border[border > 0])
 
@@ -97,7 +99,7 @@ def test_texture_inside_the_shape_makes_no_speckle():
     textured = Image.fromarray(np.clip(arr + noise * inside, 0, 255).astype(np.uint8))
     assert not extract_parts(textured).lines.any()
     lines = ink(photo_to_outline(textured))
-    _, n = label_components(lines)
+    _, n = components(lines)
     assert n == 1  # just the silhouette, no specks
 
 
@@ -144,7 +146,7 @@ def test_cache_is_written_then_read(tmp_path, monkeypatch):
     def no_extraction(_):
         raise AssertionError("should have come from the cache")
 
-    monkeypatch.setattr(outlines, "extract_parts", no_extraction)
+    monkeypatch.setattr(pairs, "extract_parts", no_extraction)
     second = maker(path)
     assert first[0].tobytes() == second[0].tobytes()
     assert first[1].tobytes() == second[1].tobytes()
@@ -189,31 +191,23 @@ def test_unreadable_or_empty_photo_raises_image_read_error(tmp_path):
             maker(path)
 
 
-def test_outline_command_on_a_folder(tmp_path, caplog):
+def test_outlines_command_on_a_folder(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     src = tmp_path / "photos"
     (src / "sub").mkdir(parents=True)
     photo(tshirt).save(src / "shirt.jpg")
     photo(dark_ellipse).save(src / "sub" / "bag.png")
     (src / "broken.png").write_bytes(b"nope")
     out = tmp_path / "out"
-    assert outline_command(src, out, size=128) == 2
+    assert cli(["outlines", str(src), "--output", str(out), "--size", "128"]) == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == ["shirt.png", "sub/bag.png"]
     assert Image.open(out / "shirt.png").size == (128, 128)
     assert "broken.png" in caplog.text
+    assert "wrote 2 outline(s)" in caplog.text
 
-    assert outline_command(src / "shirt.jpg", tmp_path / "one.png") == 1
+    assert cli(["outlines", str(src / "shirt.jpg"), "--output", str(tmp_path / "one.png")]) == 0
     assert Image.open(tmp_path / "one.png").size == (256, 256)
-    with pytest.raises(ValueError, match="no such"):
-        outline_command(tmp_path / "nothing", out)
-
-
-def test_label_components_joins_diagonals_only():
-    mask = np.zeros((6, 6), bool)
-    mask[0, 0] = mask[1, 1] = True  # diagonal neighbours: one component
-    mask[4, 0:3] = True
-    mask[0, 5] = True
-    labels, n = label_components(mask)
-    assert n == 3
-    assert labels[0, 0] == labels[1, 1] != labels[4, 1]
-    assert labels[0, 5] not in (0, labels[0, 0], labels[4, 1])
+    assert cli(["outlines", str(src / "broken.png"), "--output", str(tmp_path / "none.png")]) == 1  # nothing written
+    assert not (tmp_path / "none.png").exists()
+    assert cli(["outlines", str(tmp_path / "nothing"), "--output", str(out)]) == 2  # an error, said in one line

@@ -211,3 +211,26 @@ def test_outlines_command_on_a_folder(tmp_path, caplog):
     assert cli(["outlines", str(src / "broken.png"), "--output", str(tmp_path / "none.png")]) == 1  # nothing written
     assert not (tmp_path / "none.png").exists()
     assert cli(["outlines", str(tmp_path / "nothing"), "--output", str(out)]) == 2  # an error, said in one line
+
+
+def test_cache_is_keyed_by_the_extractor_version(tmp_path, monkeypatch):
+    path = tmp_path / "shirt.png"
+    photo(tshirt).save(path)
+    cache = tmp_path / "cache"
+    maker = OutlinePairMaker(64, cache_dir=cache, augment=False)
+    maker(path)
+    monkeypatch.setattr(pairs, "OUTLINE_VERSION", pairs.OUTLINE_VERSION + 1)
+    maker(path)  # a new extractor does not reuse the old one's outlines
+    assert len(list(cache.glob("*.png"))) == 2
+
+
+def test_clean_strokes_have_the_pen_width():
+    sil = np.zeros((256, 256), np.uint8)
+    sil[64:192, 48:208] = 1
+    lines = np.zeros_like(sil)
+    lines[128, 80:176] = 1  # one inner line
+    drawn = ink(render_outline(OutlineParts(sil, lines)))
+    edges = np.diff(np.concatenate([[0], drawn[:, 128].astype(np.int8), [0]]))
+    widths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert len(widths) == 3 and np.all((widths >= 2) & (widths <= 4)), widths  # top, inner line, bottom
+    assert not drawn[100, 128] and not drawn[20, 20]  # neither filled nor smudged

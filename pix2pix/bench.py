@@ -17,7 +17,7 @@ from .config import ModelConfig, ModelInfo, TrainConfig
 from .hardware import describe, pick_device, resolve_precision
 from .infer import Sketch2Image
 from .models import build_discriminator, build_generator, count_params
-from .train import Pix2Pix
+from .objective import Pix2Pix
 
 
 def _sync(device: torch.device) -> None:

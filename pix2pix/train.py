@@ -1,141 +1,62 @@
-"""Training: the pix2pix objective (:class:`Pix2Pix`) and the loop around it (:class:`Trainer`).
+"""Training runs: :class:`Trainer` drives the :class:`~pix2pix.objective.Pix2Pix` objective
+over a folder of pairs and writes a run folder (:mod:`pix2pix.run_folder`).
 
-One step updates D on a detached fake, then freezes D and updates G with the
-non-saturating adversarial loss plus lambda * L1 (lambda = 100), D's objective halved, Adam
-(2e-4, betas 0.5/0.999), as in the paper and the reference code.
+It runs single-process or under ``torchrun`` (DistributedDataParallel, detected from
+``RANK``/``WORLD_SIZE``; rank 0 alone writes files and emits events).
 
-The trainer runs single-process or under ``torchrun`` (DistributedDataParallel, detected
-from ``RANK``/``WORLD_SIZE``; rank 0 alone writes files and emits events). A run folder:
-
-    run.json          configuration, data summary            split.json   validation list
-    log.jsonl         one line per epoch: losses, val metrics samples/     epoch_NNNN.png grids
-    checkpoints/last.pt  everything needed to resume          model/       the generator, safetensors
+The loop counts optimizer steps only; the epoch and the position in it follow from the
+step, so a checkpoint is placed by its step alone, and a run that was stopped, interrupted
+or killed continues exactly as if it never had been.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import gc
 import logging
 import os
 import random
 import threading
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 
 from .config import ModelConfig, ModelInfo, TrainConfig, from_dict
-from .data import (
-    DataError,
-    DataScan,
-    EpochSampler,
-    PairedDataset,
-    read_palette,
-    read_split,
-    scan,
-    split_validation,
-    write_split,
-)
+from .data import DataError, DataScan, EpochSampler, Pair, PairedDataset, read_split, scan, split_validation
 from .errors import Pix2PixError
-from .hardware import describe, pick_device, resolve_precision
-from .imaging import atomic_write_bytes, sample_grid, save_image, to_pil
+from .hardware import describe, pick_device, precision_name, resolve_precision
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
-from .metrics import MetricAverager, image_metrics
-from .models import adversarial_loss, build_discriminator, build_generator
+from .objective import LOSS_NAMES, Pix2Pix, lr_factor
 from .progress import Callback, EpochEvent, RunEnd, RunStart, StepEvent
+from .run_folder import RunFolder, describe_run, judge, recalibrate_bn
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
-LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+__all__ = ["CHECKPOINT_VERSION", "Pix2Pix", "Trainer", "TrainingError", "lr_factor", "read_checkpoint"]
+
+# 2: the step alone places a run. Version 1 (still read) also held epoch and batch_in_epoch.
+CHECKPOINT_VERSION = 2
 
 
 class TrainingError(Pix2PixError, RuntimeError):
     """A run that cannot start or continue; the message is meant for the user."""
 
 
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-class Pix2Pix:
-    """Generator, discriminator, their optimizers and one training step."""
-
-    def __init__(
-        self,
-        model_cfg: ModelConfig,
-        train_cfg: TrainConfig,
-        device: torch.device,
-        *,
-        generator: nn.Module | None = None,
-        amp_dtype: torch.dtype | None = None,
-    ):
-        self.cfg, self.tcfg, self.device = model_cfg, train_cfg, device
-        self.G = (generator or build_generator(model_cfg)).to(device).train()
-        self.D = build_discriminator(model_cfg).to(device).train()
-        if device.type != "mps":  # faster convolutions on CPU (oneDNN) and GPU (cuDNN)
-            self.G = self.G.to(memory_format=torch.channels_last)
-            self.D = self.D.to(memory_format=torch.channels_last)
-        betas = (train_cfg.beta1, train_cfg.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_cfg.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_cfg.lr, betas=betas)
-        self.amp_dtype = amp_dtype
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-        # Set by the trainer under DDP; the step uses the raw D for G's update so no
-        # gradient sync hooks run for D's (frozen) parameters there.
-        self.G_train, self.D_train = self.G, self.D
-
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
-
-    def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One D update then one G update on a batch; inputs (B, C, S, S) in [-1, 1]."""
-        real_a = real_a.to(self.device, non_blocking=True, memory_format=torch.channels_last)
-        real_b = real_b.to(self.device, non_blocking=True, memory_format=torch.channels_last)
-        with self.autocast():
-            fake_b = self.G_train(real_a)
-
-        # D: real pairs -> 1, generated pairs -> 0; halved, as in the paper.
-        set_requires_grad(self.D, True)
-        self.opt_D.zero_grad(set_to_none=True)
-        with self.autocast():
-            pred_fake = self.D_train(real_a, fake_b.detach())
-            pred_real = self.D_train(real_a, real_b)
-        loss_d_fake = adversarial_loss(pred_fake, real=False)
-        loss_d_real = adversarial_loss(pred_real, real=True)
-        self.scaler.scale(0.5 * (loss_d_fake + loss_d_real)).backward()
-        self.scaler.step(self.opt_D)
-
-        # G: fool D (non-saturating) and stay close to the target in L1.
-        set_requires_grad(self.D, False)
-        self.opt_G.zero_grad(set_to_none=True)
-        with self.autocast():
-            pred = self.D(real_a, fake_b)
-        loss_g_gan = adversarial_loss(pred, real=True)
-        loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float())
-        self.scaler.scale(loss_g_gan + self.tcfg.lambda_l1 * loss_g_l1).backward()
-        self.scaler.step(self.opt_G)
-        self.scaler.update()
-        return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(), "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
-
-
-def lr_factor(step: int, total: int, decay_from: float) -> float:
-    """Constant, then linear decay to zero over the last (1 - decay_from) of training."""
-    start = int(total * decay_from)
-    if step < start or total <= start:
-        return 1.0
-    return max(0.0, (total - step) / (total - start))
-
-
-def _dist_env() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+def read_checkpoint(path: Path) -> dict:
+    """A run's checkpoint, or a :class:`TrainingError` that says why it cannot be resumed."""
+    if not path.exists():
+        raise TrainingError(f"Nothing to resume: {path} does not exist.")
+    try:
+        state = load_checkpoint(path)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+    if state.get("version", 1) > CHECKPOINT_VERSION:
+        raise TrainingError(f"{path} was written by a newer version of this project; update it to resume this run.")
+    return state
 
 
 def default_workers(n_pairs: int, outlines: bool) -> int:
@@ -147,54 +68,388 @@ def default_workers(n_pairs: int, outlines: bool) -> int:
     return max(1, min(4 if outlines else 2, cpus // 2))
 
 
+def _dist_env() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _seed(*parts: int) -> int:
+    return hash(parts) & 0x7FFF_FFFF_FFFF  # ints hash alike in every process
+
+
+def _generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
+
+
+def _untouched_rng(device: torch.device):
+    """Evaluation must not move the training run's random generators (dropout draws)."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+def pick_run_device(cfg: TrainConfig, world: int, local_rank: int) -> tuple[torch.device, torch.dtype | None]:
+    """The device (under torchrun with CUDA: this process's GPU) and the autocast dtype."""
+    device = pick_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device, resolve_precision(cfg.precision, device, training=True)
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"rng_torch": torch.get_rng_state(), "rng_python": random.getstate()}
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["rng_torch"])
+    random.setstate(state["rng_python"])
+    if "rng_cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+
+
+def _check_place(state: dict, steps_per_epoch: int, path: Path) -> None:
+    """A checkpoint's step places it only with the epoch length it was written with."""
+    step, spe = state["step"], steps_per_epoch
+    place = (state["epoch"], state["batch_in_epoch"]) if "batch_in_epoch" in state else divmod(step, spe)  # version 1
+    if state.get("steps_per_epoch", spe) != spe or divmod(step, spe) != tuple(place):
+        raise TrainingError(f"{path} does not fit this run's {spe} steps per epoch: resume it with the same data, "
+                            f"batch size and number of processes ({state.get('world_size', 'unknown')}).")
+
+
+@contextlib.contextmanager
+def process_group(world: int, device: torch.device):
+    """Under torchrun, the process group, created here unless the caller made one.
+
+    A group created here is destroyed here, after a barrier and a garbage collection. A
+    gloo worker thread lets go of a finished collective (and of the Python tensors it used,
+    which takes the GIL) only after ``wait()`` has returned; if the interpreter is
+    finalizing by then, that thread is killed inside a noexcept destructor and the process
+    aborts ("terminate called without an active exception"). So a collective on Python
+    tensors must never be the last thing before exit: the barrier carries none and makes
+    every rank finish its last one first, and the collection runs while the interpreter is
+    whole.
+    """
+    own = world > 1 and not dist.is_initialized()
+    if own:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if own:
+            if ok:  # after a failure the other ranks may never reach a barrier
+                dist.barrier()
+                gc.collect()
+            dist.destroy_process_group()
+
+
+@dataclass
+class RunData:
+    """The data side of a run: its pairs, data sets and sampler, and the steps per epoch."""
+
+    found: DataScan
+    train_pairs: list[Pair]
+    val_pairs: list[Pair]
+    train_ds: PairedDataset
+    val_ds: PairedDataset | None
+    show_ds: PairedDataset  # what the sample grids show: validation pairs, else training pairs
+    sampler: EpochSampler
+    steps_per_epoch: int
+    workers: int
+
+    def loader(self, epoch: int, pos: int, batch_size: int, *, seed: int, pin_memory: bool = False) -> DataLoader:
+        """This rank's batches of ``epoch`` from batch ``pos`` on. The loader seeds its workers
+        from a generator of its own: drawing from the global one, which drives dropout, would
+        make a run that restarted mid-epoch differ from one that did not."""
+        self.sampler.set_epoch(epoch, pos * batch_size)
+        return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
+                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos))
+
+
+def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:
+    """What the data folder holds, and its (train, val) pairs."""
+    if data is None:
+        raise TrainingError("No data folder given.")
+    try:
+        found = scan(data, outlines=cfg.outlines)
+        train_pairs, val_pairs = split_validation(found, cfg.val_fraction, cfg.seed, val_list)
+    except DataError as e:
+        raise TrainingError(str(e)) from None
+    if not train_pairs:
+        raise TrainingError(f"No training pairs left in {found.root} after the validation split.")
+    return found, (train_pairs, val_pairs)
+
+
+def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module, ModelConfig, ModelInfo]:
+    """The --init generator in training mode, its architecture, and the info the run starts
+    from: ``info`` if given, else the init model's (palette, input kind)."""
+    generator, model_cfg, init_info = load_pretrained(ref)
+    log.info("starting the generator from %s", ref)
+    return generator.train(), model_cfg, info or replace(init_info, extra=dict(init_info.extra))
+
+
+def _outline_loader(cfg: TrainConfig, size: int, cache: Path, train: bool):
+    if not cfg.outlines:
+        return None
+    from .pairs import OutlinePairMaker
+
+    maker = OutlinePairMaker(size=size, cache_dir=cache, augment=train, aspect=cfg.photo_aspect or None)
+    return lambda pair, rng: maker(pair.a, rng)
+
+
+def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: TrainConfig, size: int, *,
+               labels: bool, cache: Path, rank: int = 0, world: int = 1) -> RunData:
+    """Data sets for a split of ``found``: the training set jittered (seeded per epoch and
+    index), validation and sample sets plain; ``cache``: where outline extractions go."""
+    train_pairs, val_pairs = split
+    common = dict(image_size=size, direction=cfg.direction, labels=labels)
+    plain = dict(train=False, pair_loader=_outline_loader(cfg, size, cache, False), **common)
+    train_ds = PairedDataset(train_pairs, load_size=cfg.load_size, train=True, flip=not cfg.no_flip, seed=cfg.seed,
+                             pair_loader=_outline_loader(cfg, size, cache, True), **common)
+    val_ds = PairedDataset(val_pairs[: cfg.val_max], **plain) if val_pairs else None
+    sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=rank, world=world)
+    return RunData(
+        found, train_pairs, val_pairs, train_ds, val_ds, val_ds or PairedDataset(train_pairs, **plain), sampler,
+        steps_per_epoch=-(-sampler.per_rank() // cfg.batch_size),
+        workers=cfg.workers if cfg.workers >= 0 else default_workers(len(train_ds), cfg.outlines),
+    )
+
+
 class Trainer:
     """Trains a pix2pix model on a folder of pairs into a run folder.
 
     ``Trainer(data, out, model_cfg, train_cfg).fit()`` starts a run; ``Trainer.resume(out)``
-    continues one from its last checkpoint. ``stop`` (a ``threading.Event``) ends a run
-    cleanly after the current step, keeping a checkpoint and a usable model.
+    continues one from its last checkpoint. Setting ``stop`` (a ``threading.Event``) ends a
+    run after the current step, with a checkpoint and a usable model.
     """
 
-    def __init__(
-        self,
-        data: str | Path | None,
-        out: str | Path,
-        model_cfg: ModelConfig | None = None,
-        train_cfg: TrainConfig | None = None,
-        *,
-        init: str | Path | None = None,
-        resume: bool = False,
-        callbacks: list[Callback] | tuple = (),
-        stop: threading.Event | None = None,
-        info: ModelInfo | None = None,
-        val_list: list[str] | None = None,
-    ):
-        self.out = Path(out)
+    def __init__(self, data: str | Path | None, out: str | Path, model_cfg: ModelConfig | None = None,
+                 train_cfg: TrainConfig | None = None, *, init: str | Path | None = None,
+                 callbacks: list[Callback] | tuple = (), stop: threading.Event | None = None,
+                 info: ModelInfo | None = None, val_list: list[str] | None = None):
         self.data = Path(data) if data is not None else None
+        self.out, self.run = Path(out), RunFolder(out)
         self.model_cfg = model_cfg or ModelConfig()
         self.train_cfg = train_cfg or TrainConfig()
-        self.init = init
-        self.resume_run = resume
+        self.init, self.info, self.val_list = init, info, val_list
         self.callbacks = list(callbacks)
         self.stop = stop or threading.Event()
-        self.info = info
-        self.val_list = val_list
-        self.extend: dict[str, int] = {}
         self.rank, self.world, self.local_rank = _dist_env()
         self.is_main = self.rank == 0
+        self.model: Pix2Pix | None = None
+        self.step = self.total = self.steps_per_epoch = 0
+        self.elapsed_before = 0.0  # seconds trained before this process (a resumed run)
+        self.loss_sums, self.loss_steps = dict.fromkeys(LOSS_NAMES, 0.0), 0  # this epoch's, so far
+        self._resume_state: dict | None = None  # a checkpoint to continue from; see resume()
 
     @classmethod
-    def resume(cls, out: str | Path, *, epochs: int = 0, steps: int = 0, **kwargs) -> "Trainer":
-        """Continue the run in ``out``; ``epochs``/``steps`` (if given) extend its length."""
-        trainer = cls(None, out, resume=True, **kwargs)
-        trainer.extend = {"epochs": epochs, "steps": steps}
+    def resume(cls, out: str | Path, *, epochs: int = 0, steps: int = 0, data: str | Path | None = None,
+               **kwargs) -> Trainer:
+        """Continue the run in ``out`` with its own configuration. ``epochs`` or ``steps`` (if
+        given) set a new length, and the learning-rate decay follows it; ``data``: the data
+        folder, if it has moved. Other keywords as for the constructor."""
+        state = read_checkpoint(RunFolder(out).checkpoint)
+        cfg = from_dict(TrainConfig, state["train_config"])
+        if steps:
+            cfg = replace(cfg, steps=steps)
+        elif epochs:
+            cfg = replace(cfg, epochs=epochs, steps=0)
+        trainer = cls(data or state["data"], out, from_dict(ModelConfig, state["model_config"]), cfg,
+                      info=from_dict(ModelInfo, state["info"]), **kwargs)
+        trainer._resume_state = state
         return trainer
 
     @property
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / "last.pt"
+    def epochs_done(self) -> int:
+        return self.step // self.steps_per_epoch if self.steps_per_epoch else 0
 
-    # ------------------------------------------------------------------ events
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self._started
+
+    # ------------------------------------------------------------------ run
+
+    def fit(self) -> RunEnd:
+        """Train to the planned length or until stopped; returns how the run ended."""
+        self._started = time.time()
+        try:
+            self.device, self.amp_dtype = pick_run_device(self.train_cfg, self.world, self.local_rank)
+            with process_group(self.world, self.device):
+                self._setup()
+                status = self._loop()
+        except Exception as e:
+            end = RunEnd("failed", self.step, self.epochs_done, error=str(e) or type(e).__name__, elapsed_s=self.elapsed)
+            self._emit("on_end", end)
+            raise
+        end = RunEnd(status, self.step, self.epochs_done, model_dir=self.run.model, checkpoint=self.run.checkpoint,
+                     elapsed_s=self.elapsed)
+        self._emit("on_end", end)
+        return end
+
+    def _loop(self) -> str:
+        """One loop over steps; the epoch and the position in it are derived from the step."""
+        cfg, batches = self.train_cfg, None
+        self._rate, self._loop_started, step0 = 0.0, time.time(), self.step
+        while self.step < self.total:
+            epoch, pos = divmod(self.step, self.steps_per_epoch)
+            if batches is None or pos == 0:
+                batches = iter(self.run_data.loader(epoch, pos, cfg.batch_size, seed=cfg.seed,
+                                                    pin_memory=self.device.type == "cuda"))
+            if pos == 0:
+                self.loss_sums, self.loss_steps = dict.fromkeys(LOSS_NAMES, 0.0), 0
+            real_a, real_b = next(batches)
+            t = time.time()
+            losses = self.model.step(real_a, real_b)
+            self.step += 1
+            self._report_step(epoch, losses, real_a.shape[0] / max(time.time() - t, 1e-9), step0)
+
+            finished = self.step == self.total
+            stopping = not finished and self._should_stop()
+            epoch_done = self.step % self.steps_per_epoch == 0
+            validate = finished or epoch_done and (epoch + 1) % cfg.sample_every == 0
+            save = finished or stopping or epoch_done and (epoch + 1) % cfg.save_every == 0
+            if self.is_main and (validate or save):
+                self._recalibrate(epoch + 1)
+            if self.is_main and validate:
+                self._validate(epoch + 1)
+            if save:
+                self.save()
+            if stopping:
+                return "stopped"
+        return "finished"
+
+    def _report_step(self, epoch: int, losses: dict[str, torch.Tensor], images_per_s: float, step0: int) -> None:
+        values = {k: float(v) for k, v in losses.items()}
+        for k, v in values.items():
+            self.loss_sums[k] += v
+        self.loss_steps += 1
+        inst = images_per_s * self.world
+        self._rate = inst if self._rate == 0 else 0.9 * self._rate + 0.1 * inst
+        eta = (time.time() - self._loop_started) / max(self.step - step0, 1) * (self.total - self.step)
+        self._emit("on_step", StepEvent(self.step, self.total, epoch, values, self.model.lr, self._rate, eta))
+
+    def _should_stop(self) -> bool:
+        """Has a stop been asked for? Under DDP every rank must agree, or the next collective hangs."""
+        if self.world == 1:
+            return self.stop.is_set()
+        self._stop_flag.fill_(1.0 if self.stop.is_set() else 0.0)
+        dist.all_reduce(self._stop_flag)
+        return bool(self._stop_flag.item() > 0)
+
+    # ------------------------------------------------------------------ setup
+
+    def _setup(self) -> None:
+        """Build the run in named steps; a resumed run then loads its checkpoint into it."""
+        cfg, resuming, generator = self.train_cfg, self._resume_state is not None, None
+        if not resuming and self.run.checkpoint.exists():
+            raise TrainingError(f"{self.out} already holds a training run. Use --resume {self.out} to continue it, "
+                                "or choose another output folder.")
+        torch.manual_seed(cfg.seed + self.rank)
+        random.seed(cfg.seed + self.rank)
+        val_list = read_split(self.run.split) if resuming and self.run.split.exists() else self.val_list
+        found, split = scan_and_split(self.data, cfg, val_list)
+        if self.init and not resuming:  # read once: weights, architecture and info
+            generator, self.model_cfg, self.info = load_init(self.init, self.info)
+        if not resuming:
+            self.info = describe_run(self.info, found, cfg, self.out.name)
+        self.run_data = build_data(found, split, cfg, self.model_cfg.image_size, labels=self.info.input_kind == "labels",
+                                   cache=self.out / "cache" / "outlines", rank=self.rank, world=self.world)
+        self.steps_per_epoch = self.run_data.steps_per_epoch
+        self.total = cfg.steps if cfg.steps > 0 else cfg.epochs * self.steps_per_epoch
+        self.model = Pix2Pix(self.model_cfg, cfg, self.device, generator=generator, amp_dtype=self.amp_dtype,
+                             total_steps=self.total)
+        if resuming:
+            self.load_state_dict(self._resume_state)
+            self._resume_state = None
+            log.info("resuming %s at step %d (epoch %d)", self.out, self.step, self.epochs_done + 1)
+        if self.world > 1:
+            self.model.distribute()
+            self._stop_flag = torch.zeros(1, device=self.device if dist.get_backend() == "nccl" else "cpu")
+        self._prepare_folder()
+        self._emit("on_start", RunStart(
+            self.out, found.summary(), describe(self.device), precision_name(self.amp_dtype), len(split[0]),
+            len(split[1]), self.steps_per_epoch, self.total, -(-self.total // self.steps_per_epoch), self.step,
+            self.epochs_done,
+        ))
+
+    def _prepare_folder(self) -> None:
+        """A new run writes its description; a resumed one drops the log records it will redo."""
+        if not self.is_main:
+            return
+        if self.step == 0:
+            self.run.begin(self.run_data.found, self.run_data.val_pairs, model_config=asdict(self.model_cfg),
+                           train_config=asdict(self.train_cfg), info=asdict(self.info),
+                           init=str(self.init) if self.init else None, world_size=self.world)
+        elif self.step < self.total:
+            self.run.trim_log(self.step, self.steps_per_epoch)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        """What a run needs to continue exactly: the step (which places it), the objective's
+        state, the random generators, this epoch's loss sums so far, and the configs."""
+        return {
+            "version": CHECKPOINT_VERSION, "step": self.step, "steps_per_epoch": self.steps_per_epoch,
+            "world_size": self.world, "data": str(self.data), "model_config": asdict(self.model_cfg),
+            "train_config": asdict(self.train_cfg), "info": asdict(self.info), "elapsed_s": self.elapsed,
+            "loss_sums": dict(self.loss_sums), "loss_steps": self.loss_steps, **_rng_state(self.device), **self.model.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state`` (a :meth:`state_dict`, or a version-1 checkpoint) once the
+        run is built. Only rank 0's generators are saved: other ranks reseed from the step."""
+        step = state["step"]
+        _check_place(state, self.steps_per_epoch, self.run.checkpoint)
+        if step > self.total:
+            raise TrainingError(f"{self.out} is at step {step}, past the {self.total} steps asked for.")
+        self.model.load_state_dict(state)
+        self.step, self.elapsed_before = step, float(state.get("elapsed_s", 0.0))
+        self.loss_sums = {k: float(state.get("loss_sums", {}).get(k, 0.0)) for k in LOSS_NAMES}
+        self.loss_steps = int(state.get("loss_steps", 0))
+        if self.rank == 0:
+            _restore_rng(state, self.device)
+        else:
+            torch.manual_seed(_seed(self.train_cfg.seed, self.rank, step))
+
+    def save(self) -> None:
+        """The model, then the checkpoint (rank 0); every rank waits until both are written.
+
+        The model goes first: a kill between the two leaves a model at least as new as the
+        checkpoint, never a checkpoint pointing past the model."""
+        if self.is_main:
+            state = self.state_dict()
+            info = replace(self.info, steps=self.step, epochs=self.epochs_done)
+            save_pretrained(self.model.G, self.model_cfg, info, self.run.model)
+            save_checkpoint(self.run.checkpoint, state)
+            self._emit("on_checkpoint", self.run.checkpoint, self.step)
+        if self.world > 1:
+            dist.barrier()
+
+    # ------------------------------------------------------------------ judging
+
+    def _recalibrate(self, epoch: int) -> None:
+        """G's BatchNorm statistics for its weights now (see run_folder.recalibrate_bn), from
+        the same training images each time, with the jitter of ``epoch``."""
+        cfg, ds = self.train_cfg, self.run_data.train_ds
+        keys = (torch.randperm(len(ds), generator=_generator(cfg.seed))[: cfg.bn_images] + epoch * len(ds)).tolist()
+        with _untouched_rng(self.device):
+            recalibrate_bn(self.model.G, ds, keys, cfg.batch_size, self.device, _generator(cfg.seed))
+
+    def _validate(self, epoch: int) -> None:
+        """Metrics, sample grid and log record of a completed epoch (or of a run's partial last one)."""
+        with _untouched_rng(self.device):
+            val, rows = judge(self.model.G, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
+                              device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
+                              generator=_generator(self.train_cfg.seed))
+        sample = self.run.save_samples(epoch, rows)
+        losses = {k: v / max(self.loss_steps, 1) for k, v in self.loss_sums.items()}
+        record = {"epoch": epoch, "step": self.step, "time": round(self.elapsed, 1), "lr": self.model.lr,
+                  **{f"loss_{k}": v for k, v in losses.items()}, **{f"val_{k}": v for k, v in val.items()},
+                  "sample": sample.relative_to(self.out).as_posix()}
+        self.run.append_log(record)
+        self._emit("on_epoch", EpochEvent(epoch, self.step, losses, val, sample, self.elapsed))
 
     def _emit(self, name: str, *args) -> None:
         if not self.is_main:
@@ -204,359 +459,3 @@ class Trainer:
                 getattr(cb, name)(*args)
             except Exception:  # a broken progress display must not kill a long run
                 log.exception("callback %s.%s failed", type(cb).__name__, name)
-
-    # ------------------------------------------------------------------ setup
-
-    def _load_resume_state(self) -> dict | None:
-        if not self.resume_run:
-            if self.checkpoint_path.exists():
-                raise TrainingError(
-                    f"{self.out} already holds a training run. Use --resume {self.out} to continue it, "
-                    "or choose another output folder."
-                )
-            return None
-        if not self.checkpoint_path.exists():
-            raise TrainingError(f"Nothing to resume: {self.checkpoint_path} does not exist.")
-        state = load_checkpoint(self.checkpoint_path)
-        if state.get("version", 0) > CHECKPOINT_VERSION:
-            raise TrainingError(f"{self.checkpoint_path} was written by a newer version of this project.")
-        saved = from_dict(TrainConfig, state["train_config"])
-        # A resumed run keeps its configuration; only its length may be extended.
-        self.train_cfg = replace(saved, **{k: v for k, v in self.extend.items() if v})
-        self.model_cfg = from_dict(ModelConfig, state["model_config"])
-        self.info = from_dict(ModelInfo, state["info"])
-        if self.data is None:
-            self.data = Path(state["data"])
-        return state
-
-    def _scan(self) -> DataScan:
-        try:
-            result = scan(self.data, outlines=self.train_cfg.outlines)
-        except DataError as e:
-            raise TrainingError(str(e)) from None
-        return result
-
-    def _make_info(self, result: DataScan) -> ModelInfo:
-        cfg = self.train_cfg
-        base = self.info or ModelInfo()
-        kind = cfg.input_kind
-        if kind == "auto":
-            kind = "labels" if result.labels else "sketch" if cfg.outlines else base.input_kind
-        palette = base.palette
-        if kind == "labels" and not palette and result.labels:
-            palette = read_palette(result)
-        counts = ", ".join(f"{len(p)} {s}" for s, p in result.splits.items())
-        return replace(
-            base,
-            name=self.out.name,
-            description=base.description or f"Trained on {result.root.name} ({counts})",
-            direction=cfg.direction,
-            input_kind=kind,
-            palette=palette,
-            trained_on=f"{result.root.name}: {result.layout}, {counts}",
-        )
-
-    def _pair_loader(self, train: bool):
-        if not self.train_cfg.outlines:
-            return None
-        from .pairs import OutlinePairMaker
-
-        maker = OutlinePairMaker(
-            size=self.model_cfg.image_size,
-            cache_dir=self.out / "cache" / "outlines",
-            augment=train,
-            aspect=self.train_cfg.photo_aspect or None,
-        )
-        return lambda pair, rng: maker(pair.a, rng)
-
-    # ------------------------------------------------------------------ run
-
-    def fit(self) -> RunEnd:
-        """Train to the end (or until stopped); returns how the run ended."""
-        started = time.time()
-        own_group = False
-        step = epoch = 0
-        try:
-            if self.world > 1 and not dist.is_initialized():
-                backend = "nccl" if torch.cuda.is_available() else "gloo"
-                dist.init_process_group(backend)
-                own_group = True
-            end = self._fit(started)
-        except Exception as e:
-            step, epoch = getattr(self, "_step", 0), getattr(self, "_epoch", 0)
-            end = RunEnd("failed", step, epoch, error=str(e) or type(e).__name__, elapsed_s=time.time() - started)
-            self._emit("on_end", end)
-            raise
-        finally:
-            if own_group:
-                dist.destroy_process_group()
-        self._emit("on_end", end)
-        return end
-
-    def _fit(self, started: float) -> RunEnd:
-        state = self._load_resume_state()
-        cfg = self.train_cfg
-        if self.data is None:
-            raise TrainingError("No data folder given.")
-        if cfg.outlines and cfg.direction != "AtoB":
-            raise TrainingError("--outlines makes the inputs from the photos: the direction must be AtoB.")
-
-        device = pick_device(cfg.device)
-        if device.type == "cuda" and self.world > 1:
-            device = torch.device("cuda", self.local_rank)
-            torch.cuda.set_device(device)
-        amp_dtype = resolve_precision(cfg.precision, device, training=True)
-        torch.manual_seed(cfg.seed + self.rank)
-        random.seed(cfg.seed + self.rank)
-
-        # Data: detect, split, record the split so a resumed or repeated run uses the same.
-        result = self._scan()
-        if self.init and self.info is None:
-            _, init_cfg, init_info = load_pretrained(self.init)
-            self.info = replace(init_info, extra=dict(init_info.extra))
-        split_file = self.out / "split.json"
-        val_list = self.val_list
-        if state is not None and split_file.exists():
-            val_list = read_split(split_file)
-        try:
-            train_pairs, val_pairs = split_validation(result, cfg.val_fraction, cfg.seed, val_list)
-        except DataError as e:
-            raise TrainingError(str(e)) from None
-        if not train_pairs:
-            raise TrainingError(f"No training pairs left in {result.root} after the validation split.")
-        info = self.info if state is not None else self._make_info(result)
-        self.info = info
-        labels = info.input_kind == "labels"
-
-        train_ds = PairedDataset(
-            train_pairs, image_size=self.model_cfg.image_size, load_size=cfg.load_size, train=True,
-            direction=cfg.direction, labels=labels, flip=not cfg.no_flip, pair_loader=self._pair_loader(True), seed=cfg.seed,
-        )
-        val_ds = (
-            PairedDataset(val_pairs[: cfg.val_max], image_size=self.model_cfg.image_size, train=False,
-                          direction=cfg.direction, labels=labels, pair_loader=self._pair_loader(False))
-            if val_pairs else None
-        )
-        sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=self.rank, world=self.world)
-        steps_per_epoch = -(-sampler.per_rank() // cfg.batch_size)
-        total = cfg.steps if cfg.steps > 0 else cfg.epochs * steps_per_epoch
-        n_epochs = -(-total // steps_per_epoch)
-        workers = cfg.workers if cfg.workers >= 0 else default_workers(len(train_ds), cfg.outlines)
-
-        # Models: fresh, from --init (the architecture comes from the saved model), or resumed.
-        generator = None
-        if self.init and state is None:
-            generator, self.model_cfg, _ = load_pretrained(self.init)
-            generator.train()
-            log.info("starting the generator from %s", self.init)
-        model = self.model = Pix2Pix(self.model_cfg, cfg, device, generator=generator, amp_dtype=amp_dtype)
-        sched_G = torch.optim.lr_scheduler.LambdaLR(model.opt_G, lambda s: lr_factor(s, total, cfg.decay_from))
-        sched_D = torch.optim.lr_scheduler.LambdaLR(model.opt_D, lambda s: lr_factor(s, total, cfg.decay_from))
-        step = epoch = batch_in_epoch = 0
-        elapsed_before = 0.0
-        if state is not None:
-            model.G.load_state_dict(state["G"])
-            model.D.load_state_dict(state["D"])
-            model.opt_G.load_state_dict(state["opt_G"])
-            model.opt_D.load_state_dict(state["opt_D"])
-            sched_G.load_state_dict(state["sched_G"])
-            sched_D.load_state_dict(state["sched_D"])
-            if state.get("scaler"):
-                model.scaler.load_state_dict(state["scaler"])
-            step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-            elapsed_before = float(state.get("elapsed_s", 0.0))
-            torch.set_rng_state(state["rng_torch"])
-            random.setstate(state["rng_python"])
-            for sched in (sched_G, sched_D):  # the total may have grown: recompute lr now
-                for group, base_lr in zip(sched.optimizer.param_groups, sched.base_lrs):
-                    group["lr"] = base_lr * lr_factor(step, total, cfg.decay_from)
-            log.info("resuming %s at step %d (epoch %d)", self.out, step, epoch + 1)
-        if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [device.index] if device.type == "cuda" else None
-            model.G_train = DDP(model.G, device_ids=ids)
-            model.D_train = DDP(model.D, device_ids=ids)
-
-        if self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            if state is None:
-                write_split(split_file, result.root, val_pairs)
-                self._write_run_json(result, info)
-            else:
-                self._trim_log(step)
-        self._emit("on_start", RunStart(
-            self.out, result.summary(), describe(device), {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype],
-            len(train_pairs), len(val_pairs), steps_per_epoch, total, n_epochs, step, epoch,
-        ))
-
-        self._step, self._epoch = step, epoch
-        status = "finished"
-        t0, step0 = time.time(), step
-        rate = 0.0
-        while step < total and status == "finished":
-            sampler.set_epoch(epoch, batch_in_epoch * cfg.batch_size)
-            loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
-                                persistent_workers=False, pin_memory=device.type == "cuda", drop_last=False)
-            sums = {k: 0.0 for k in LOSS_NAMES}
-            n_batches = 0
-            for real_a, real_b in loader:
-                t_step = time.time()
-                losses = model.step(real_a, real_b)
-                sched_G.step()
-                sched_D.step()
-                step += 1
-                batch_in_epoch += 1
-                n_batches += 1
-                values = {k: float(v) for k, v in losses.items()}
-                for k, v in values.items():
-                    sums[k] += v
-                dt = time.time() - t_step
-                inst = real_a.shape[0] * self.world / max(dt, 1e-9)
-                rate = inst if rate == 0 else 0.9 * rate + 0.1 * inst
-                per_step = (time.time() - t0) / max(step - step0, 1)
-                self._step = step
-                self._emit("on_step", StepEvent(step, total, epoch, values, sched_G.get_last_lr()[0], rate, per_step * (total - step)))
-                if step >= total or self._should_stop():
-                    break
-            finished_epoch = batch_in_epoch >= steps_per_epoch
-            if self._should_stop() and step < total:
-                status = "stopped"
-            if finished_epoch:
-                epoch += 1
-                batch_in_epoch = 0
-            self._epoch = epoch
-            last = step >= total or status == "stopped"
-            validate = self.is_main and n_batches and (finished_epoch or last) and (last or epoch % cfg.sample_every == 0)
-            save = finished_epoch and epoch % cfg.save_every == 0 or last
-            if self.is_main and (validate or save):
-                self._recalibrate(model, train_ds, epoch)
-            if validate:
-                self._end_of_epoch(model, val_ds, train_ds, epoch, step, {k: v / n_batches for k, v in sums.items()},
-                                   elapsed_before + time.time() - started, sched_G.get_last_lr()[0])
-            if save:
-                self._save(model, sched_G, sched_D, info, step, epoch, batch_in_epoch, elapsed_before + time.time() - started)
-
-        model_dir = self.out / "model"
-        return RunEnd(status, step, epoch, model_dir=model_dir, checkpoint=self.checkpoint_path,
-                      elapsed_s=elapsed_before + time.time() - started)
-
-    def _should_stop(self) -> bool:
-        flag = self.stop.is_set()
-        if self.world > 1:  # all ranks must agree, or the next all-reduce hangs
-            t = torch.tensor([1.0 if flag else 0.0])
-            dist.all_reduce(t)
-            flag = bool(t.item() > 0)
-        return flag
-
-    # ------------------------------------------------------------------ outputs
-
-    def _write_run_json(self, result: DataScan, info: ModelInfo) -> None:
-        run = {
-            "data": str(result.root),
-            "scan": result.to_dict(),
-            "model_config": asdict(self.model_cfg),
-            "train_config": asdict(self.train_cfg),
-            "info": asdict(info),
-            "init": str(self.init) if self.init else None,
-            "world_size": self.world,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
-        atomic_write_bytes(self.out / "run.json", (json.dumps(run, indent=2) + "\n").encode())
-
-    def _trim_log(self, step: int) -> None:
-        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-        path = self.out / "log.jsonl"
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    keep.append(line)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a kill
-        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
-
-    def _recalibrate(self, model: Pix2Pix, train_ds: PairedDataset, epoch: int) -> None:
-        """Re-estimate G's BatchNorm statistics for its current weights before it is judged or
-        saved (inference runs in eval mode, on these statistics).
-
-        The running averages kept during training trail weights that a GAN moves fast:
-        measured on the fashion run, a checkpoint whose eval-mode output had fallen to L1
-        0.29 (batch statistics: 0.096) came back to 0.093 after this. Training itself never
-        reads them, so overwriting them changes nothing else; the RNG is forked so the run
-        continues exactly as it would have.
-        """
-        n = min(self.train_cfg.bn_images, len(train_ds))
-        if n <= 0:
-            return
-        order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(self.train_cfg.seed))[:n]
-        keys = (order + epoch * len(train_ds)).tolist()  # fresh jitter each time, reproducible
-        loader = DataLoader(torch.utils.data.Subset(train_ds, keys), batch_size=self.train_cfg.batch_size)
-        devices = [model.device] if model.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            update_bn(loader, model.G, device=model.device)
-
-    @torch.no_grad()
-    def _end_of_epoch(self, model: Pix2Pix, val_ds, train_ds, epoch: int, step: int, losses: dict, elapsed: float, lr: float) -> None:
-        G = model.G
-        G.eval()
-        val: dict[str, float] = {}
-        try:
-            if val_ds is not None:
-                avg = MetricAverager()
-                loader = DataLoader(val_ds, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)), shuffle=False)
-                for a, b in loader:
-                    with model.autocast():
-                        fake = G(a.to(model.device, memory_format=torch.channels_last))
-                    avg.update(image_metrics(fake.float().cpu(), b))
-                val = avg.result()
-            show = val_ds if val_ds is not None else PairedDataset(train_ds.pairs, image_size=train_ds.image_size, train=False,
-                                                                  direction=train_ds.direction, labels=train_ds.labels,
-                                                                  pair_loader=self._pair_loader(False))
-            rows = []
-            for i in range(min(4, len(show))):
-                a, b = show[i]
-                with model.autocast():
-                    fake = G(a[None].to(model.device, memory_format=torch.channels_last))
-                rows.append((to_pil(a), to_pil(b), to_pil(fake[0].float())))
-            sample = save_image(sample_grid(rows), self.out / "samples" / f"epoch_{epoch:04d}.png")
-        finally:
-            G.train()
-        record = {"epoch": epoch, "step": step, "time": round(elapsed, 1), "lr": lr, **{f"loss_{k}": v for k, v in losses.items()}}
-        record |= {f"val_{k}": v for k, v in val.items()}
-        record["sample"] = sample.relative_to(self.out).as_posix()
-        with open(self.out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        self._emit("on_epoch", EpochEvent(epoch, step, losses, val, sample, elapsed))
-
-    def _save(self, model: Pix2Pix, sched_G, sched_D, info: ModelInfo, step: int, epoch: int, batch_in_epoch: int, elapsed: float) -> None:
-        if self.is_main:
-            state = {
-                "version": CHECKPOINT_VERSION,
-                "step": step,
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "data": str(self.data),
-                "model_config": asdict(self.model_cfg),
-                "train_config": asdict(self.train_cfg),
-                "info": asdict(info),
-                "G": model.G.state_dict(),
-                "D": model.D.state_dict(),
-                "opt_G": model.opt_G.state_dict(),
-                "opt_D": model.opt_D.state_dict(),
-                "sched_G": sched_G.state_dict(),
-                "sched_D": sched_D.state_dict(),
-                "scaler": model.scaler.state_dict() if model.scaler.is_enabled() else {},
-                "rng_torch": torch.get_rng_state(),
-                "rng_python": random.getstate(),
-                "elapsed_s": elapsed,
-            }
-            # The model first: a kill between the two leaves a model at least as new as
-            # the checkpoint, never a checkpoint pointing past the model.
-            save_pretrained(model.G, self.model_cfg, replace(info, steps=step, epochs=epoch), self.out / "model")
-            save_checkpoint(self.checkpoint_path, state)
-            self._emit("on_checkpoint", self.checkpoint_path, step)
-        if self.world > 1:
-            dist.barrier()

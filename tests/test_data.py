@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from pix2pix.data import (
     scan,
     split_validation,
 )
-from pix2pix.imaging import ImageReadError, load_rgb, to_rgb
+from pix2pix.imaging import ImageReadError, load_rgb, to_rgb, to_tensor
 
 
 def test_side_by_side_layout_with_bad_files(tmp_path):
@@ -160,15 +162,38 @@ def test_validation_has_no_jitter(tiny_data):
     assert np.allclose((x.permute(1, 2, 0).numpy() + 1) * 127.5, np.asarray(a, dtype=np.float32), atol=1)
 
 
-def test_label_maps_are_resized_without_blending():
+@pytest.mark.parametrize("rng", [random.Random(0), None], ids=["jitter", "plain"])
+def test_label_maps_are_resized_without_blending(rng):
     lab = Image.new("RGB", (37, 23), (0, 0, 255))
     lab.paste((255, 0, 0), (10, 5, 20, 15))
     ds = PairedDataset([object()], image_size=32, load_size=40, train=True, labels=True)
-    import random
+    x, y = ds.transform(lab, lab.copy(), rng)
 
-    x, _ = ds.transform(lab, lab.copy(), random.Random(0))
-    colours = {tuple(c) for c in ((x.permute(1, 2, 0).reshape(-1, 3) + 1) * 127.5).round().int().tolist()}
-    assert colours <= {(0, 0, 255), (255, 0, 0)}
+    def colours(t):
+        return {tuple(c) for c in ((t.permute(1, 2, 0).reshape(-1, 3) + 1) * 127.5).round().int().tolist()}
+
+    assert colours(x) == {(0, 0, 255), (255, 0, 0)}
+    assert len(colours(y)) > 2  # the photo side is resized smoothly (bicubic)
+
+
+def test_jitter_is_the_papers_resize_crop_and_flip():
+    """Against the same steps done by hand in PIL: resize to load_size, crop at the offsets
+    drawn from the rng, flip when drawn. A wrong offset or flip would differ everywhere."""
+    a, b = shape_pair(3, 64)
+    ds = PairedDataset([object()], image_size=32, load_size=40, train=True)
+    flips = set()
+    for seed in range(12):
+        x, y = ds.transform(a, b, random.Random(seed))
+        assert type(x) is torch.Tensor and x.dtype == torch.float32 and x.shape == y.shape == (3, 32, 32)
+        r = random.Random(seed)
+        left, top, flip = r.randint(0, 8), r.randint(0, 8), r.random() < 0.5
+        flips.add(flip)
+        for got, img in ((x, a), (y, b)):
+            ref = img.resize((40, 40), Image.Resampling.BICUBIC).crop((left, top, left + 32, top + 32))
+            if flip:
+                ref = ref.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            assert (got - to_tensor(ref)).abs().mean() < 0.02, (seed, left, top, flip)
+    assert flips == {True, False}
 
 
 def test_corrupt_file_at_load_time_is_skipped(tmp_path):

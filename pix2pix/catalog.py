@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 LABELS_FILE = "label_names.txt"  # label models only: "id name #rrggbb" per class
+MAX_NAME_BYTES = 255  # a model's name is a folder name: no file system allows a longer one
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 # Installed with pip, the shipped models are inside the package; in a checkout, beside it.
@@ -84,7 +85,8 @@ def installed(name: str) -> Path | None:
 
     Names only, never paths; and no config is read, so a per-request lookup costs two stats.
     """
-    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+    too_long = len(name.encode(errors="replace")) > MAX_NAME_BYTES  # the OS would raise, not answer
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or too_long:
         return None
     return next((c for c in (weights_dir() / name, runs_dir() / name / "model") if _is_model(c)), None)
 

@@ -44,9 +44,9 @@ class StepEvent:
 
 @dataclass
 class EpochEvent:
-    epoch: int  # 1-based: epochs completed
+    epoch: int  # 1-based: the epoch just completed (or a finished run's partial last one)
     step: int
-    losses: dict[str, float]  # means over the epoch
+    losses: dict[str, float]  # means over the epoch (across a stop and resume too)
     val: dict[str, float]  # l1, psnr, ssim, n (empty without a validation split)
     sample: Path | None
     elapsed_s: float
@@ -56,7 +56,7 @@ class EpochEvent:
 class RunEnd:
     status: str  # "finished" | "stopped" | "failed"
     step: int
-    epoch: int
+    epoch: int  # epochs completed
     model_dir: Path | None = None
     checkpoint: Path | None = None
     error: str | None = None

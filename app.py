@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from demo.settings import Settings  # plain dataclasses: the flags' defaults come from here
+
 START = time.time()
 REPO_ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("app")
@@ -32,7 +34,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                    help="CPU threads per model call (default: half the cores, leaving the rest to the "
                         "web server and a fine-tune run)")
+    p.add_argument("--upload-quota", type=float, default=Settings.upload_quota_gb, metavar="GB",
+                   help="disk space for kept .zip uploads; beyond it the oldest unused make room "
+                        f"(default: {Settings.upload_quota_gb:g})")
+    p.add_argument("--runs-quota", type=float, default=Settings.runs_quota_gb, metavar="GB",
+                   help="disk space for run folders; beyond it no new run starts "
+                        f"(default: {Settings.runs_quota_gb:g})")
+    p.add_argument("--no-training", action="store_true", help="leave out the Fine-tune tab: draw and generate only")
+    p.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
+                   help="require this login (repeatable); --auth-file keeps passwords out of the process list")
+    p.add_argument("--auth-file", type=Path, metavar="FILE", help="logins, one USER:PASSWORD per line")
+    p.add_argument("--allow-anonymous-training", action="store_true",
+                   help="listen beyond this machine with training but without a login (anyone can start and "
+                        "stop the shared run, upload data and delete runs)")
     return p.parse_args(argv)
+
+
+def logins(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """(user, password) pairs from --auth and --auth-file; raises SystemExit on a malformed one."""
+    lines = list(args.auth)
+    if args.auth_file:
+        try:
+            lines += [line.strip() for line in args.auth_file.read_text().splitlines() if line.strip()]
+        except OSError as e:
+            raise SystemExit(f"app.py: cannot read --auth-file {args.auth_file}: {e.strerror}") from None
+    pairs = []
+    for line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit("app.py: a login must look like USER:PASSWORD (both non-empty)")
+        pairs.append((user, password))
+    return tuple(pairs)
+
+
+def check_exposure(args: argparse.Namespace, auth: tuple) -> None:
+    """Refuse to offer the one shared training run to the whole network without a login."""
+    public = args.share or not is_loopback(args.host)
+    if public and not args.no_training and not auth and not args.allow_anonymous_training:
+        where = "a public share link" if args.share else args.host
+        raise SystemExit(
+            f"app.py: refusing to listen on {where} with training enabled and no login: anyone who can reach it "
+            "could start or stop the shared run, upload data and delete runs. Add --auth USER:PASSWORD (or "
+            "--auth-file FILE), or --no-training, or --allow-anonymous-training if that is what you want."
+        )
 
 
 def is_loopback(host: str) -> bool:
@@ -55,19 +99,22 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
     from demo import handlers
-    from demo.settings import Settings
-    from demo.ui import LAUNCH_OPTIONS, build_demo
+    from demo.ui import QUEUE_OPTIONS, build_demo, launch_options
 
+    auth = logins(args)
+    check_exposure(args, auth)
     roots = [r.resolve() for r in args.data_root or [REPO_ROOT / "datasets"]]
-    settings = Settings(default_model=args.model, data_roots=roots)
+    settings = Settings(default_model=args.model, data_roots=roots, upload_quota_gb=args.upload_quota,
+                        runs_quota_gb=args.runs_quota, training=not args.no_training, auth=auth)
     if args.share or not is_loopback(args.host):
-        log.warning("listening on %s: anyone who can reach it can use the app, including training "
-                    "on the data folders %s", "a public share link" if args.share else args.host,
-                    ", ".join(map(str, roots)))
+        log.warning("listening on %s: anyone who can reach it %scan use the app%s",
+                    "a public share link" if args.share else args.host, "and log in " if auth else "",
+                    f", including training on the data folders {', '.join(map(str, roots))}"
+                    if settings.training else "")
     demo = build_demo(settings)
-    _, local_url, share_url = demo.queue(max_size=64).launch(
+    _, local_url, share_url = demo.queue(**QUEUE_OPTIONS).launch(
         server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-        max_file_size=f"{settings.max_zip_mb}mb", quiet=True, **LAUNCH_OPTIONS,
+        quiet=True, **launch_options(settings),
     )
     log.info("serving on %s after %.1f s", share_url or local_url, time.time() - START)
     threading.Thread(target=handlers.warm_up, args=(args.model,), name="warm-up", daemon=True).start()

@@ -11,6 +11,7 @@ import atexit
 import functools
 import itertools
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = (".png", ".jpg", ".jpeg", ".webp")
 DRAW_HINT = "Draw on the canvas: the result follows every stroke."
+SEED_MAX = 2**32 - 1  # the API's largest variation seed (torch takes 64 bits; 32 are plenty)
+SEED_RULE = f"-1 for the model's usual result, or a whole number from 0 to {SEED_MAX:,} for a variation"
 # Images for the page are written to a ring of slots: gradio copies each file into its own
 # cache as soon as the handler returns, so only the last few need to exist.
 _SLOTS = 64
@@ -61,14 +64,25 @@ def load_model(name: str | None):
         if not entries:
             raise NoModelInstalled()
         known = ", ".join(e.name for e in entries)
-        raise gr.Error(f"There is no model called {name!r}. Available models: {known}.", print_exception=False)
+        raise gr.Error(f"There is no model called {shown(name)}. Available models: {known}.", print_exception=False)
     return get_model(folder)
 
 
+def shown(value, limit: int = 60) -> str:
+    """A user's value as a message quotes it: its repr, cut to about ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def run(model, image: Image.Image, seed: int | None = None) -> tuple[Image.Image, Image.Image]:
-    """(what the model sees, its result) for any drawing, label map or photo of a sketch."""
-    seen = model.prepare(image)
-    return seen, model.generate(seen, seed=seed)
+    """(what the model sees, its result) for any drawing, label map or photo of a sketch.
+
+    Requests that reach the model together are run as one batch (see
+    :mod:`pix2pix.batching`); each gets exactly the image it would get alone."""
+    from pix2pix.batching import batcher
+
+    prepared = model.prepare(image)
+    return prepared.image, batcher(model).generate(prepared, seed=seed)
 
 
 def _seed(variation) -> int | None:
@@ -157,11 +171,13 @@ def switch_model(name):
     return (*models.select_for_canvas(name), *_cleared(), _download())
 
 
-def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_TYPES) -> Image.Image:
+def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_TYPES,
+                 missing: str = "Choose an image file first.") -> Image.Image:
+    """A user's image file, checked (type, size on disk, pixels from its header) before it is decoded."""
     from pix2pix.imaging import open_image
 
     if path is None:
-        raise gr.Error("Choose an image file first.", print_exception=False)
+        raise gr.Error(missing, print_exception=False)
     path = Path(path)
     if types and path.suffix.lower() not in types:
         raise gr.Error(
@@ -170,6 +186,19 @@ def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_
     if path.stat().st_size > max_mb * 1024 * 1024:
         raise gr.Error(f"{path.name} is larger than {max_mb:g} MB, the limit for a sketch.", print_exception=False)
     return open_image(path)
+
+
+def _run_file(model, image: Image.Image, name: str, seed: int | None) -> tuple[Image.Image, Image.Image]:
+    """:func:`run` for an uploaded file: a blank one is named as a file, not as the canvas."""
+    from pix2pix.sketch import EMPTY_MESSAGE, SketchError
+
+    try:
+        return run(model, image, seed)
+    except SketchError as e:
+        if str(e) != EMPTY_MESSAGE:
+            raise
+        raise gr.Error(f"{name} looks blank: there are no lines in it for the model to follow.",
+                       print_exception=False) from None
 
 
 def _preview(image: Image.Image, side: int = 512) -> Image.Image:
@@ -189,24 +218,56 @@ def upload(path, model_name, variation, max_mb: float = 20):
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
     start = time.perf_counter()
-    seen, result = run(model, image, _seed(variation))
+    seen, result = _run_file(model, image, Path(path).name, _seed(variation))
     ms = (time.perf_counter() - start) * 1000
     status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
     return _preview(image), seen, result, _download(seen, result), status
 
 
+def api_seed(value) -> int | None:
+    """The API's ``seed``: -1 (any negative, or nothing) is the deterministic result, 0 to
+    SEED_MAX a variation. Anything else is refused with a sentence naming the parameter."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    whole = isinstance(number, int) or (isinstance(number, float) and math.isfinite(number) and number.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise gr.Error(f"seed must be {SEED_RULE}; got {shown(value)}.", print_exception=False)
+    if number > SEED_MAX:
+        raise gr.Error(f"seed {shown(value)} is too large: use {SEED_RULE}.", print_exception=False)
+    return None if number < 0 else int(number)
+
+
+def api_model(value, default: str | None) -> str:
+    """The API's ``model``: an installed model's name; empty is the app's default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        name = models.pick(models.available(), default)
+        if name is None:
+            raise NoModelInstalled()
+        return name
+    return str(value)
+
+
 @user_errors
-def api_generate(sketch, model: str | None, seed: float | None = None, *, default: str | None = None,
-                 max_mb: float = 20) -> Image.Image:
+def api_generate(sketch, model: str | None, seed=None, *, default: str | None = None,
+                 max_mb: float = 20) -> Path:
     """API: a sketch (or label map) image file in, the generated 256×256 image out.
 
-    An empty ``model`` is the app's default model; ``seed`` None or negative gives the
-    deterministic result, N >= 0 a variation.
+    An empty ``model`` is the app's default model; ``seed`` -1 (or any negative, or none)
+    gives the deterministic result, 0 to SEED_MAX a variation. Every argument is checked
+    before the image is decoded, and each bad one gets its own sentence.
     """
-    image = _open_upload(sketch, max_mb=max_mb, types=None)
-    name = model or models.pick(models.available(), default)
-    seed = None if seed is None or seed < 0 else int(seed)
-    return run(load_model(name), image, seed)[1]
+    seed = api_seed(seed)
+    name = api_model(model, default)
+    image = _open_upload(sketch, max_mb=max_mb, types=None,
+                         missing="No sketch was sent: give an image file as the first argument (sketch).")
+    result = _run_file(load_model(name), image, Path(sketch).name, seed)[1]
+    return save_png(result, "result.png")
 
 
 @user_errors
@@ -230,7 +291,9 @@ def warm_up(wanted: str | None) -> None:
             log.warning("no model is installed: the app starts without one")
             return
         model = load_model(name)
-        model.generate(Image.new("RGB", (model.size, model.size), "white"))
+        from pix2pix.infer import Prepared
+
+        model.generate(Prepared(Image.new("RGB", (model.size, model.size), "white")))
         log.info("model %s ready (%s, %s) in %.1f s", name, model.device, model.precision, time.time() - start)
     except Exception:  # the app must come up regardless; the handlers report errors per request
         log.exception("warming up the model failed")

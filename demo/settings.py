@@ -13,18 +13,35 @@ PREFERRED_MODEL = "fashion"  # the default when it is installed
 
 @dataclass
 class Settings:
+    """One app's limits and switches; app.py's flags set them, the tabs state them."""
+
     default_model: str | None = None  # None: PREFERRED_MODEL if installed, else the first model
     data_roots: list[Path] = field(default_factory=lambda: [REPO_ROOT / "datasets"])
     upload_dir: Path | None = None  # uploaded zips are extracted here; None: <first data root>/uploads
     examples_dir: Path = EXAMPLES_DIR
-    max_sketch_mb: int = 20  # largest sketch file the Upload tab accepts
-    max_zip_mb: int = 1024  # largest .zip the Fine-tune tab accepts (the page's upload limit)
+    max_sketch_mb: int = 20  # largest image file the Upload tab and the API accept
+    max_zip_mb: int = 1024  # largest .zip the Fine-tune tab accepts (the only larger upload)
+    upload_quota_gb: float = 10.0  # all kept uploads together; the oldest unused go first
+    runs_quota_gb: float = 20.0  # all run folders together; no new run starts beyond it
+    training: bool = True  # the Fine-tune tab (and its events) exist at all
+    auth: tuple[tuple[str, str], ...] = ()  # (user, password) pairs; empty: no login
     _jobs: object = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # One zip is extracted at a time: the quota is checked against what is on disk.
+    upload_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    training_data: Path | None = field(default=None, init=False)  # the data of the run this app started
 
     @property
     def uploads(self) -> Path:
         return self.upload_dir or self.data_roots[0] / "uploads"
+
+    @property
+    def upload_quota(self) -> int:
+        return int(self.upload_quota_gb * 1e9)
+
+    @property
+    def runs_quota(self) -> int:
+        return int(self.runs_quota_gb * 1e9)
 
     @property
     def jobs(self):

@@ -7,7 +7,10 @@ a background thread); the page polls its snapshot with a timer while a run is go
 from __future__ import annotations
 
 import html
+import logging
+import os
 import re
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +23,8 @@ from . import models
 from .errors import user_errors
 from .settings import Settings
 
+log = logging.getLogger(__name__)
+
 SCRATCH = "(from scratch)"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")
@@ -29,6 +34,11 @@ KIND_LABELS = {"auto": "Detect from the data", "sketch": "Sketches (line drawing
                "labels": "Label maps (flat colours)", "image": "Images"}
 IDLE = '<div class="run-status">No run yet.</div>'
 NO_DATA = "Choose a data folder or upload a .zip, then press **Check data**."
+# The app's training thread runs this much nicer than the request threads, so drawing and
+# the API keep most of the CPU while a fine-tune runs (Linux: niceness is per thread, and
+# the threads and processes it starts inherit it).
+TRAINING_NICENESS = 10
+TRAINING_THREAD = "pix2pix-train"  # the name pix2pix.jobs gives its thread
 
 
 # ---------------------------------------------------------------------------- data
@@ -91,22 +101,41 @@ def check_folder(settings: Settings, path: str | None, photos_only: bool, name: 
     return _checked(resolve_data_folder(path, _roots(settings)), photos_only, name)
 
 
+def _upload_name(zip_path: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", zip_path.stem).strip("-._")[:64] or "upload"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _extract(settings: Settings, zip_path: Path) -> Path:
+    """The zip extracted into the uploads folder, within its quota: older unused uploads
+    make room, or the upload is refused with the numbers."""
+    from pix2pix.uploads import extract_zip, human_size, make_room
+
+    def room(size: int) -> None:
+        busy = settings.training_data if settings.jobs.running else None
+        removed = make_room(settings.uploads, size, settings.upload_quota, keep=[busy] if busy else [])
+        if removed:
+            names = ", ".join(e.name for e in removed)
+            gr.Info(f"Removed {len(removed)} old upload(s) to make room: {names} "
+                    f"({human_size(sum(e.size for e in removed))}).")
+
+    with settings.upload_lock:  # one at a time: the quota is checked against what is on disk
+        return extract_zip(zip_path, settings.uploads / _upload_name(zip_path), room=room)
+
+
 @user_errors
 def check_zip(settings: Settings, zip_path: str | None, photos_only: bool, name: str):
     """An uploaded .zip: extracted (safely) into the uploads folder, selected and checked:
-    (folder picker, summary, checked folder, run name)."""
-    from pix2pix.uploads import extract_zip
-
+    (folder picker, summary, checked folder, run name, storage usage, storage choices)."""
     if zip_path is None:
-        return gr.skip(), NO_DATA, None, name
+        return gr.skip(), NO_DATA, None, name, gr.skip(), gr.skip()
     zip_path = Path(zip_path)
     if zip_path.stat().st_size > settings.max_zip_mb * 1024 * 1024:
         raise gr.Error(f"{zip_path.name} is larger than {settings.max_zip_mb} MB.", print_exception=False)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", zip_path.stem).strip("-._") or "upload"
-    root = extract_zip(zip_path, settings.uploads / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    root = _extract(settings, zip_path)
     # From now on it is a folder on the server like any other: later checks use the picker.
     picker = gr.Dropdown(choices=data_folders(settings), value=str(root), allow_custom_value=True)
-    return picker, *_checked(root, photos_only, name)
+    return picker, *_checked(root, photos_only, name), *storage(settings)
 
 
 def forget_data():
@@ -149,6 +178,7 @@ def start(
     if not data:
         raise gr.Error(NO_DATA.replace("**", ""), print_exception=False)
     out = _run_dir(name)
+    _check_runs_quota(settings)
     train_cfg = TrainConfig(
         epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0, batch_size=batch_size,
         lr=lr, direction=direction, val_fraction=val_fraction, outlines=bool(photos_only), input_kind=input_kind,
@@ -166,7 +196,31 @@ def start(
     else:
         info = ModelInfo()
     settings.jobs.start(data, out, model_cfg, train_cfg, init=init_path, info=info)
+    settings.training_data = Path(data)
+    _lower_training_priority()
     return progress_html(settings.jobs.snapshot()), gr.Timer(active=True)
+
+
+def _check_runs_quota(settings: Settings) -> None:
+    from pix2pix.catalog import runs_dir
+    from pix2pix.uploads import folder_size, human_size
+
+    used = folder_size(runs_dir())
+    if used >= settings.runs_quota:
+        raise gr.Error(f"The fine-tuned runs take {human_size(used)} of the {human_size(settings.runs_quota)} "
+                       "this server keeps for them: delete old runs (Storage, below) before starting another.",
+                       print_exception=False)
+
+
+def _lower_training_priority() -> None:
+    """Renice the app's training thread (a cheap way to keep drawing responsive)."""
+    for thread in threading.enumerate():
+        if thread.name == TRAINING_THREAD and thread.native_id and hasattr(os, "setpriority"):
+            try:
+                now = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+                os.setpriority(os.PRIO_PROCESS, thread.native_id, min(19, now + TRAINING_NICENESS))
+            except OSError as e:  # not allowed here: training just competes on equal terms
+                log.warning("could not lower the training thread's priority: %s", e)
 
 
 @user_errors
@@ -231,10 +285,11 @@ def metrics_text(val: dict) -> str:
 
 @user_errors
 def poll(settings: Settings, shown_sample: str | None):
-    """One timer tick: (progress, loss plot, sample grid, metrics, shown sample, timer, 3 pickers).
+    """One timer tick: (progress, loss plot, sample grid, metrics, shown sample, timer, 3 pickers,
+    storage usage, storage choices).
 
     The sample grid is only re-sent when a new one was written; when the run has ended
-    the timer stops and the model pickers get the new model.
+    the timer stops, the model pickers get the new model and the storage its size.
     """
     state = settings.jobs.snapshot()
     ended = state.status in ENDED or state.status == "idle"
@@ -245,7 +300,7 @@ def poll(settings: Settings, shown_sample: str | None):
             image = grid.convert("RGB")
     pickers = (models.refreshed(), models.refreshed(), _init_choices()) if ended else (gr.skip(),) * 3
     return (progress_html(state), loss_frame(state.history), image, metrics_text(state.val), sample,
-            gr.Timer(active=not ended), *pickers)
+            gr.Timer(active=not ended), *pickers, *(storage(settings) if ended else (gr.skip(),) * 2))
 
 
 def _init_choices() -> gr.Dropdown:
@@ -254,8 +309,95 @@ def _init_choices() -> gr.Dropdown:
 
 @user_errors
 def open_tab(settings: Settings):
-    """Page load: (data folders, start-from choices, progress, timer) — a run in progress
-    since before this page was opened is picked up again."""
+    """Page load: (data folders, start-from choices, progress, timer, storage usage, storage
+    choices) — a run in progress since before this page was opened is picked up again."""
     running = settings.jobs.running
     return (gr.Dropdown(choices=data_folders(settings)), _init_choices(), progress_html(settings.jobs.snapshot()),
-            gr.Timer(active=running))
+            gr.Timer(active=running), *storage(settings))
+
+
+# ---------------------------------------------------------------------------- storage
+
+
+def _places(settings: Settings) -> dict[str, Path]:
+    """Where deletable things live, by kind: kept uploads and run folders (never weights/)."""
+    from pix2pix.catalog import runs_dir
+
+    return {"upload": settings.uploads, "run": runs_dir()}
+
+
+def _age(seconds: float) -> str:
+    return "just now" if seconds < 60 else f"{_duration(seconds)} ago"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both resolved)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def limits_text(settings: Settings) -> str:
+    """The upload and storage limits, as the tab states them."""
+    from pix2pix.uploads import MAX_ZIP_BYTES, MAX_ZIP_FILES, UNUSED_AFTER_S, human_size
+
+    return (f"A .zip may be up to {settings.max_zip_mb:,} MB and unpack to {human_size(MAX_ZIP_BYTES)} in "
+            f"{MAX_ZIP_FILES:,} files. Uploads are kept within {human_size(settings.upload_quota)}: beyond it the "
+            f"oldest, unused for {UNUSED_AFTER_S // 60} minutes, make room. Runs are kept within "
+            f"{human_size(settings.runs_quota)}: beyond it no new run starts.")
+
+
+def storage(settings: Settings):
+    """(usage line, choices of what can be deleted) for the Storage section."""
+    from pix2pix.uploads import entries, folder_size, human_size
+
+    quotas = {"upload": settings.upload_quota, "run": settings.runs_quota}
+    parts, choices, now = [], [], time.time()
+    for kind, folder in _places(settings).items():
+        found = entries(folder)
+        used = folder_size(folder)
+        parts.append(f"**{kind.capitalize()}s** {human_size(used)} of {human_size(quotas[kind])} ({len(found)})")
+        choices += [(f"{kind} · {e.name} · {human_size(e.size)} · {_age(now - e.mtime)}", f"{kind}/{e.name}")
+                    for e in reversed(found)]
+    return " · ".join(parts), gr.Dropdown(choices=choices, value=None)
+
+
+def _target(settings: Settings, choice: str | None) -> tuple[str, Path]:
+    """(kind, path) of a Storage choice; refuses what is in use by the running run."""
+    kind, _, name = (choice or "").partition("/")
+    places = _places(settings)
+    if kind not in places or not name:
+        raise gr.Error("Choose an upload or a run to delete first.", print_exception=False)
+    path = places[kind] / name
+    if settings.jobs.running:
+        busy = settings.jobs.snapshot().run_dir if kind == "run" else settings.training_data
+        if busy is not None and _inside(busy, path):
+            raise gr.Error(f"{name} is in use by the run in progress: stop it first.", print_exception=False)
+    return kind, path
+
+
+@user_errors
+def ask_delete(settings: Settings, choice: str | None):
+    """Delete…: (the question, the confirmation row shown)."""
+    from pix2pix.uploads import folder_size, human_size
+
+    kind, path = _target(settings, choice)
+    if not path.exists():
+        raise gr.Error(f"{path.name} is already gone.", print_exception=False)
+    what = "Its model leaves the model pickers." if kind == "run" else "Runs trained on it keep their models."
+    question = f"Delete the {kind} **{html.escape(path.name)}** ({human_size(folder_size(path))}) for good? {what}"
+    return question, gr.Row(visible=True)
+
+
+@user_errors
+def delete(settings: Settings, choice: str | None, checked: str | None):
+    """Yes, delete: (usage, choices, confirmation row hidden, data folders, data summary,
+    checked folder, 3 model pickers)."""
+    from pix2pix.uploads import human_size, remove
+
+    kind, path = _target(settings, choice)
+    freed = remove(path.parent, path.name)
+    gr.Info(f"Deleted the {kind} {path.name} ({human_size(freed)}).")
+    gone = checked is not None and _inside(checked, path)
+    data = (NO_DATA, None) if gone else (gr.skip(), gr.skip())
+    pickers = (models.refreshed(), models.refreshed(), _init_choices()) if kind == "run" else (gr.skip(),) * 3
+    return (*storage(settings), gr.Row(visible=False), gr.Dropdown(choices=data_folders(settings)), *data, *pickers)

@@ -16,7 +16,7 @@ from conftest import ROOT, write_side_by_side
 from demo import handlers, models, training
 from demo.canvas import data_url, drawing
 from demo.settings import Settings
-from demo.ui import LAUNCH_OPTIONS, build_demo
+from demo.ui import QUEUE_OPTIONS, build_demo, launch_options
 
 OUTPUT = ROOT / "test-output"
 ERROR_TRACES = ("Traceback", 'File "', "Error:")  # what a leaked stack trace would contain
@@ -167,9 +167,13 @@ def test_check_zip_extracts_into_the_uploads_folder(settings, tmp_path):
     with zipfile.ZipFile(tmp_path / "pairs.zip", "w") as z:
         for f in (tmp_path / "mine" / "pairs").iterdir():
             z.write(f, f"pairs/{f.name}")
-    picker, summary, checked, name = training.check_zip(settings, str(tmp_path / "pairs.zip"), False, "mine")
+    picker, summary, checked, name, usage, _ = training.check_zip(settings, str(tmp_path / "pairs.zip"), False,
+                                                                  "mine")
     assert Path(checked).parent.parent == settings.uploads and Path(checked).name == "pairs"
-    assert picker.value == checked and "4 train" in summary and name == "mine"
+    assert picker.value == checked and "4 train" in summary and name == "mine" and "**Uploads** " in usage
+    # the same zip again at once (the same second): a folder of its own
+    again = training.check_zip(settings, str(tmp_path / "pairs.zip"), False, "mine")[2]
+    assert again != checked and Path(again).name == "pairs" and Path(checked).is_dir()
     (tmp_path / "evil.zip").write_bytes(b"not a zip")
     with pytest.raises(gr.Error, match="not a zip file"):
         training.check_zip(settings, str(tmp_path / "evil.zip"), False, "")
@@ -225,11 +229,16 @@ def test_progress_display():
 # ---------------------------------------------------------------------------- live server
 
 
+API_MAX_MB = 1  # the live server's sketch limit: small, so that testing it sends little
+
+
 @pytest.fixture(scope="module")
 def client(runs, tmp_path_factory):
-    settings = Settings(default_model=SKETCH_MODEL, data_roots=[tmp_path_factory.mktemp("datasets")])
+    settings = Settings(default_model=SKETCH_MODEL, data_roots=[tmp_path_factory.mktemp("datasets")],
+                        max_sketch_mb=API_MAX_MB, max_zip_mb=4)
     demo = build_demo(settings)
-    demo.queue().launch(server_port=free_port(), prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    demo.queue(**QUEUE_OPTIONS).launch(server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                                       **launch_options(settings))
     try:
         yield Client(demo.local_url, verbose=False)
     finally:
@@ -261,7 +270,7 @@ def text_file(folder: Path) -> Path:
 
 @pytest.mark.parametrize("make, model, message", [
     (lambda p: png(p, sketch(), "s.png"), "nope", "There is no model called 'nope'"),
-    (lambda p: png(p, Image.new("RGB", (300, 200), "white"), "blank.png"), SKETCH_MODEL, "The canvas is empty"),
+    (lambda p: png(p, Image.new("RGB", (300, 200), "white"), "blank.png"), SKETCH_MODEL, "blank.png looks blank"),
     (text_file, SKETCH_MODEL, "not an image"),
 ])
 def test_api_errors_are_plain_sentences(client, tmp_path, make, model, message):
@@ -297,3 +306,90 @@ def test_app_starts_without_any_model(tmp_path, monkeypatch):
         assert client.predict(api_name="/list_models") == []
         with pytest.raises(Exception, match="No model is installed"):
             client.predict(handle_file(png(tmp_path, sketch(), "s.png")), "", -1, api_name="/generate")
+
+
+# ---------------------------------------------------------------------------- hostile arguments
+
+
+def bomb_png(path: Path, side: int) -> Path:
+    """A valid PNG of side x side white pixels, a few hundred KB: a decompression bomb."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    packer = zlib.compressobj(1)
+    row = b"\0" + b"\xff" * (3 * side)
+    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def files(folder: Path) -> dict:
+    """Odd files for the API, by name."""
+    made = {"blank": png(folder, Image.new("RGB", (300, 200), "white"), "blank.png"), "text": text_file(folder)}
+    made["eps"] = folder / "drawing.png"  # PostScript under an image name: never handed to Ghostscript
+    made["eps"].write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    made["empty"] = folder / "empty.png"
+    made["empty"].write_bytes(b"")
+    made["bomb"] = bomb_png(folder / "bomb.png", 5000)  # 25 megapixels
+    return made
+
+
+@pytest.mark.parametrize("kind, seed, model, message", [
+    ("sketch", 2**64, SKETCH_MODEL, r"seed 18446744073709551616 is too large: use -1 .* 4,294,967,295"),
+    ("sketch", 2**70, SKETCH_MODEL, "seed 1180591620717411303424 is too large"),
+    ("sketch", 1e300, SKETCH_MODEL, r"seed 1e\+300 is too large"),
+    ("sketch", "abc", SKETCH_MODEL, "seed must be -1 for the model's usual result.*got 'abc'"),
+    ("sketch", [1], SKETCH_MODEL, r"seed must be .*got \[1\]"),
+    ("sketch", 1.5, SKETCH_MODEL, "seed must be .*got 1.5"),
+    ("sketch", True, SKETCH_MODEL, "seed must be .*got True"),
+    ("sketch", -1, "x" * 4096, "There is no model called 'xxxxxxxx.*…. Available models"),
+    ("sketch", -1, "a\0b", r"There is no model called 'a\\x00b'"),
+    ("sketch", -1, [1], r"There is no model called '\[1\]'"),
+    ("blank", -1, SKETCH_MODEL, "blank.png looks blank: there are no lines in it"),
+    ("text", -1, SKETCH_MODEL, "notes.txt is not an image file"),
+    ("eps", -1, SKETCH_MODEL, "drawing.png is not an image file"),
+    ("empty", -1, SKETCH_MODEL, "empty.png is not an image file"),
+    ("bomb", -1, SKETCH_MODEL, r"bomb.png is 5000×5000 pixels \(25 megapixels\); images may have at most 24"),
+])
+def test_every_bad_argument_gets_its_own_sentence(client, tmp_path, capfd, caplog, kind, seed, model, message):
+    """What the API answers, and that the server logs no traceback for a user's mistake."""
+    path = png(tmp_path, sketch(), "s.png") if kind == "sketch" else files(tmp_path)[kind]
+    with pytest.raises(Exception, match=message) as e:
+        client.predict(handle_file(path), model, seed, api_name="/generate")
+    assert len(str(e.value)) < 400 and "went wrong" not in str(e.value)
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_good_seeds_and_an_empty_model_work(client, tmp_path):
+    path = handle_file(png(tmp_path, sketch(), "s.png"))
+    usual = np.asarray(Image.open(client.predict(path, "", None, api_name="/generate")))
+    for seed in (-1, -7, "-1", "", -2**70):
+        assert np.array_equal(np.asarray(Image.open(client.predict(path, "", seed, api_name="/generate"))), usual)
+    varied = [np.asarray(Image.open(client.predict(path, SKETCH_MODEL, s, api_name="/generate")))
+              for s in (5, 5.0, "5", 4_294_967_295)]
+    assert np.array_equal(varied[0], varied[1]) and np.array_equal(varied[0], varied[2])
+    assert not np.array_equal(varied[0], usual) and not np.array_equal(varied[0], varied[3])
+
+
+def post_upload(url: str, name: str, size: int) -> tuple[int, str]:
+    import httpx
+
+    r = httpx.post(url + "gradio_api/upload", files={"files": (name, b"\0" * size)}, timeout=60)
+    return r.status_code, r.text
+
+
+def test_only_a_zip_may_be_larger_than_a_sketch(client, tmp_path):
+    """Gradio's one upload limit is the zip's: the sketch limit stops other files as they stream in."""
+    big = int((API_MAX_MB + 0.5) * 2**20)
+    status, text = post_upload(client.src, "huge.png", big)
+    assert status == 413 and f"{API_MAX_MB} MB for an image; only a .zip" in text
+    assert post_upload(client.src, "data.zip", big)[0] == 200
+    assert post_upload(client.src, "small.png", 1000)[0] == 200
+    assert post_upload(client.src, "data.zip", 5 * 2**20)[0] == 413  # beyond the zip limit (4 MB here)
+    (tmp_path / "big.png").write_bytes(b"\0" * big)
+    with pytest.raises(Exception, match="413|maximum allowed size"):
+        client.predict(handle_file(tmp_path / "big.png"), "", -1, api_name="/generate")

@@ -30,8 +30,8 @@ def _data_column(settings: Settings) -> SimpleNamespace:
     return SimpleNamespace(
         folder=gr.Dropdown(label="Folder on the server", choices=[], allow_custom_value=True,
                            info=f"A folder under {roots}, or a path inside one.", elem_id="data-folder"),
-        archive=gr.File(label="…or upload a .zip of a paired folder", file_types=[".zip"], height=130,
-                        elem_id="data-zip"),
+        archive=gr.File(label=f"…or upload a .zip of a paired folder (up to {settings.max_zip_mb:,} MB)",
+                        file_types=[".zip"], height=130, elem_id="data-zip"),
         photos=gr.Checkbox(label=_label("outlines"), value=default(TrainConfig, "outlines")),
         check=gr.Button("Check data", elem_id="check-data"),
         summary=gr.Markdown(training.NO_DATA, elem_id="data-summary"),
@@ -83,6 +83,29 @@ def _progress_column() -> SimpleNamespace:
     )
 
 
+def _storage_section(settings: Settings) -> SimpleNamespace:
+    """Disk use of uploads and runs against their quotas, and deleting one (after a question)."""
+    with gr.Accordion("Storage", open=False, elem_id="storage"):
+        s = SimpleNamespace(usage=gr.Markdown(elem_id="storage-usage"))
+        gr.Markdown(training.limits_text(settings), elem_classes="help")
+        with gr.Row(equal_height=True):
+            s.target = gr.Dropdown(label="Upload or run", choices=[], scale=3, elem_id="storage-item")
+            s.ask = gr.Button("Delete…", scale=1, elem_id="storage-delete")
+        with gr.Row(visible=False, equal_height=True) as s.confirm:
+            s.question = gr.Markdown(elem_id="storage-question")
+            s.yes = gr.Button("Yes, delete it", variant="stop", scale=0, elem_id="storage-confirm")
+            s.no = gr.Button("Cancel", scale=0, elem_id="storage-cancel")
+    return s
+
+
+def _wire_storage(settings: Settings, s: SimpleNamespace, d: SimpleNamespace, checked, pickers: list) -> None:
+    s.ask.click(partial(training.ask_delete, settings), s.target, [s.question, s.confirm], **PRIVATE)
+    s.no.click(lambda: gr.Row(visible=False), None, s.confirm, **PRIVATE)
+    s.target.input(lambda: gr.Row(visible=False), None, s.confirm, **PRIVATE)  # a new choice asks again
+    s.yes.click(partial(training.delete, settings), [s.target, checked],
+                [s.usage, s.target, s.confirm, d.folder, d.summary, checked, *pickers], **PRIVATE)
+
+
 def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> None:
     """``pickers``: the other tabs' model pickers, refreshed when a run ends."""
     with gr.Tab("Fine-tune", id="finetune"):
@@ -97,6 +120,7 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
                 o = _options_column()
             with gr.Column():
                 p = _progress_column()
+                storage = _storage_section(settings)
         # Inside the tab, not directly in gr.Tabs: see the note in tabs/draw.py.
         timer = gr.Timer(POLL_S, active=False)
         checked = gr.State(None)  # the data folder that passed "Check data"
@@ -105,7 +129,7 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
     d.check.click(partial(training.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
                   **PRIVATE)
     d.archive.upload(partial(training.check_zip, settings), [d.archive, d.photos, o.name],
-                     [d.folder, d.summary, checked, o.name], **PRIVATE)
+                     [d.folder, d.summary, checked, o.name, storage.usage, storage.target], **PRIVATE)
     for changed in (d.folder.input, d.photos.input):
         changed(training.forget_data, None, [d.summary, checked], **PRIVATE)
     o.start.click(
@@ -115,6 +139,8 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
     )
     o.stop.click(partial(training.stop, settings), None, p.progress, **PRIVATE)
     timer.tick(partial(training.poll, settings), shown_sample,
-               [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init],
-               show_progress="hidden", **PRIVATE)
-    demo.load(partial(training.open_tab, settings), None, [d.folder, o.init, p.progress, timer], **PRIVATE)
+               [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init, storage.usage,
+                storage.target], show_progress="hidden", **PRIVATE)
+    _wire_storage(settings, storage, d, checked, [*pickers, o.init])
+    demo.load(partial(training.open_tab, settings), None,
+              [d.folder, o.init, p.progress, timer, storage.usage, storage.target], **PRIVATE)

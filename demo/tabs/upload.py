@@ -6,6 +6,8 @@ from functools import partial
 
 import gradio as gr
 
+from pix2pix.imaging import LIMIT_EXAMPLE, MAX_PIXELS
+
 from .. import handlers, models
 from ..settings import Settings
 from . import INFERENCE, PRIVATE
@@ -22,7 +24,8 @@ def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
                 # A file box rather than an image box: a broken file then reaches the handler,
                 # which can say what is wrong with it.
                 file = gr.File(
-                    label=f"Sketch: PNG, JPEG or WebP, up to {settings.max_sketch_mb} MB",
+                    label=f"Sketch: PNG, JPEG or WebP, up to {settings.max_sketch_mb} MB and "
+                          f"{MAX_PIXELS / 1e6:g} megapixels ({LIMIT_EXAMPLE})",
                     file_types=list(handlers.UPLOAD_TYPES), height=120, elem_id="upload-file",
                 )
                 gr.Markdown(

@@ -212,7 +212,8 @@ def _preview(image: Image.Image, side: int = 512) -> Image.Image:
 
 @user_errors
 def upload(path, model_name, variation, max_mb: float = 20):
-    """Upload tab: (the upload, what the model sees, result, side-by-side download, status line)."""
+    """Upload tab: (the upload, what the model sees, result, side-by-side download, status line);
+    the three pictures as PNG files."""
     if path is None:
         return None, None, None, _download(), ""
     image = _open_upload(path, max_mb=max_mb)
@@ -221,7 +222,11 @@ def upload(path, model_name, variation, max_mb: float = 20):
     seen, result = _run_file(model, image, Path(path).name, _seed(variation))
     ms = (time.perf_counter() - start) * 1000
     status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
-    return _preview(image), seen, result, _download(seen, result), status
+    # Files, not images: gradio writes a returned image into its cache in place, so a second
+    # identical answer could truncate the file while the first user is still fetching it.
+    named = ((_preview(image), "upload.png"), (seen, "model_input.png"), (result, "result.png"))
+    pictures = [save_png(im, name) for im, name in named]
+    return *pictures, _download(seen, result), status
 
 
 def api_seed(value) -> int | None:

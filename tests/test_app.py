@@ -120,7 +120,8 @@ def test_label_maps_are_snapped_not_normalized(runs):
 def test_upload_shows_what_the_model_sees(tmp_path, runs):
     photo = Image.new("RGB", (1200, 700), (90, 90, 95))  # light lines on a dark board, off-centre
     photo.paste(sketch("bag", 300).point(lambda v: 255 - v), (800, 50))
-    original, seen, result, download, status = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
+    shown = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
+    (original, seen, result), download, status = [Image.open(f) for f in shown[:3]], *shown[3:]
     assert seen.size == result.size == (256, 256) and max(original.size) <= 512 and download.visible
     assert np.asarray(seen)[0, 0].tolist() == [255, 255, 255]  # dark board -> white paper
     assert "1200×700" in status

@@ -108,6 +108,9 @@ def _read_error(path: Path, e: BaseException) -> ImageReadError:
         return ImageReadError(f"{path}: no such file")
     if isinstance(e, UnidentifiedImageError):
         return ImageReadError(f"{path.name} is not an image file, or is damaged")
+    if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):  # PIL's own, far beyond ours
+        return ImageTooLarge(f"{path.name} has far more than {MAX_PIXELS / 1e6:g} megapixels, the limit for images "
+                             f"({LIMIT_EXAMPLE}): scale it down first.")
     return ImageReadError(f"{path.name}: unreadable image ({e})")
 
 

@@ -165,6 +165,15 @@ def test_images_over_the_pixel_limit_are_refused_from_the_header(tmp_path, monke
     assert issubclass(ImageTooLarge, ImageReadError)
 
 
+def test_pils_own_bomb_guard_says_the_same(tmp_path, monkeypatch):
+    """Beyond Pillow's own limit the header is refused inside Image.open: the same sentence."""
+    big = png_of(tmp_path / "huge.png", (300, 200))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for read in (open_image, image_size):
+        with pytest.raises(ImageTooLarge, match="huge.png has far more than 24 megapixels"):
+            read(big)
+
+
 def test_the_stated_limit_takes_a_24_megapixel_photo():
     """6000x4000 passes the check (decoding it is not needed to know)."""
     assert 6000 * 4000 <= imaging.MAX_PIXELS < 6000 * 4001

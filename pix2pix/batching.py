@@ -1,12 +1,12 @@
 """Concurrent requests to one model, run as batches.
 
 A web server answers many users at once, each on a thread of its own. Run one by one, their
-images wait in line for the model; a (B, C, S, S) batch costs much less than B single
-images on a CPU (measured here, 1 thread: 32 ms for one 256 px image, 22 ms per image in a
-batch of 4 or more) and the answers are the same. :class:`Batcher` gathers whatever arrived
-while the model was busy and runs it as the next batch: an idle model starts at once, so a
-lone request waits for nothing, and under load each batch holds everyone who queued
-meanwhile (up to ``max_batch``).
+images wait in line for the model; a (B, C, S, S) batch costs less than B single images on
+a CPU (the shipped ngf-32 model on the project's 2-core box, 1 thread: 33 ms for one 256 px
+image, about 24 ms per image in a batch of 4 to 8) and the answers are the same.
+:class:`Batcher` gathers whatever arrived while the model was busy and runs it as the next
+batch: an idle model starts at once, so a lone request waits for nothing, and under load
+each batch holds everyone who queued meanwhile (up to ``max_batch``).
 
 No thread of its own: the caller that finds the model idle runs the next batch and then
 hands over, so the model runs on the request threads as before.
@@ -56,6 +56,10 @@ class Batcher:
         self.batches = 0  # counters, for logs and tests
         self.images = 0
 
+    @property
+    def model(self):
+        return self._model()
+
     def generate(self, prepared, *, seed: int | None = None) -> Image.Image:
         """The image for ``prepared`` (from ``model.prepare``), as ``model.generate`` gives it."""
         request = _Request(prepared, seed)
@@ -103,10 +107,7 @@ class Batcher:
             r.result, r.done = image, True
         self.batches += 1
         self.images += len(batch)
-
-    @property
-    def model(self):
-        return self._model()
+        log.debug("batch %d: %d image(s)", self.batches, len(batch))
 
     def _forward(self, prepared: list, seed: int | None) -> list[Image.Image]:
         model = self.model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,11 +18,13 @@ from PIL import Image
 
 from .config import ModelConfig, ModelInfo
 from .hardware import pick_device, precision_name, resolve_precision
-from .imaging import to_pil, to_rgb, to_tensor
+from .hints import from_image as hint_tensor
+from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from .catalog import resolve_model
 from .io import load_pretrained
 from .models import set_dropout
 from .palette import snap_to_palette
+from .sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
@@ -54,6 +57,15 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
                 seq[i] = _fold(seq[i], seq[i + 1])
                 seq[i + 1] = nn.Identity()
     return module
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An input exactly as the model takes it: the image (RGB, the model's size) and, for a
+    hint model given hints, the hint layer framed like it (RGBA, same size)."""
+
+    image: Image.Image
+    hints: Image.Image | None = None
 
 
 class Sketch2Image:
@@ -99,37 +111,57 @@ class Sketch2Image:
     def precision(self) -> str:
         return precision_name(self.dtype)
 
-    def prepare(self, image: Image.Image, *, raw: bool = False) -> Image.Image:
-        """Any image -> exactly what this model takes: the one place an input is prepared.
+    @property
+    def takes_hints(self) -> bool:
+        return self.cfg.hint_channels > 0
+
+    def prepare(self, image: Image.Image, hints: Image.Image | None = None, *, raw: bool = False) -> Prepared:
+        """Any image (and hint layer) -> exactly what this model takes: the one place an
+        input is prepared.
 
         Sketch models: the drawing is normalized (cropped to its content, lines cleaned up
         and set to the pen width; ``raw`` skips that). Label models: colours snapped to the
         palette after a nearest-neighbour resize, so no blended colours. Then RGB on white
-        at the model's square size."""
-        image = to_rgb(image)
+        at the model's square size. ``hints`` (RGBA in the same pixel coordinates as
+        ``image``: colour where painted, transparent elsewhere) goes through exactly the
+        same crop and resize, so a hint painted inside a drawn shape stays inside it; models
+        without hint channels ignore it."""
         s = self.size
-        kind = self.info.input_kind
-        if kind == "labels" and self.info.palette:
-            return snap_to_palette(image.resize((s, s), Image.Resampling.NEAREST), self.info.palette)
-        if kind == "sketch" and not raw:
-            from .sketch import normalize_sketch
+        frame = Frame(0.0, 0.0, 0.0)
+        if self.info.input_kind == "labels" and self.info.palette:
+            seen = snap_to_palette(to_rgb(image).resize((s, s), Image.Resampling.NEAREST), self.info.palette)
+        elif self.info.input_kind == "sketch" and not raw:
+            seen, frame = normalize_sketch(image, s, return_frame=True)
+            seen = to_rgb(seen)
+        else:
+            seen = to_rgb(image)
+            seen = seen if seen.size == (s, s) else seen.resize((s, s), Image.Resampling.BICUBIC)
+        if hints is None or not self.takes_hints:
+            return Prepared(seen)
+        if hints.size != image.size:
+            raise ImageReadError(f"The colour hints are {hints.width}x{hints.height} but the sketch is "
+                                 f"{image.width}x{image.height}: paint them on an image of the sketch's size.")
+        if frame.side <= 0:  # the whole image, stretched to the square as the input was
+            frame = None
+        return Prepared(seen, frame_hints(hints, frame, s))
 
-            image = to_rgb(normalize_sketch(image, s))
-        if image.size != (s, s):
-            image = image.resize((s, s), Image.Resampling.BICUBIC)
-        return image
-
-    def generate(self, prepared: Image.Image, *, seed: int | None = None) -> Image.Image:
-        """The image for an input that :meth:`prepare` made (RGB, the model's size)."""
-        if prepared.size != (self.size, self.size) or prepared.mode != "RGB":
+    def generate(self, prepared: Prepared, *, seed: int | None = None) -> Image.Image:
+        """The image for an input that :meth:`prepare` made."""
+        image = prepared.image
+        if image.size != (self.size, self.size) or image.mode != "RGB":
             raise ValueError(f"generate() takes the output of prepare(): an RGB {self.size}x{self.size} image, "
-                             f"got {prepared.mode} {prepared.width}x{prepared.height}")
-        return to_pil(self.run(to_tensor(prepared).unsqueeze(0), seed)[0])
+                             f"got {image.mode} {image.width}x{image.height}")
+        hint = hint_tensor(prepared.hints, self.size)[None] if self.takes_hints else None
+        return to_pil(self.run(to_tensor(image).unsqueeze(0), seed, hints=hint)[0])
 
     @torch.inference_mode()
-    def run(self, batch: torch.Tensor, seed: int | None = None) -> torch.Tensor:
-        """(B, C, S, S) in [-1, 1] -> (B, C, S, S) in [-1, 1], float32 on the CPU."""
+    def run(self, batch: torch.Tensor, seed: int | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, S, S) in [-1, 1] [and hints (B, 4, S, S)] -> (B, C, S, S) in [-1, 1], float32 on the CPU."""
         batch = batch.to(self.device, memory_format=torch.channels_last)
+        if hints is not None and self.takes_hints:
+            hints = hints.to(self.device, memory_format=torch.channels_last)
+        else:
+            hints = None
         with self._lock:
             noise = seed is not None
             set_dropout(self.generator, noise)
@@ -138,21 +170,23 @@ class Sketch2Image:
                     if noise:
                         torch.manual_seed(seed)
                     with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-                        out = self.generator(batch)
+                        out = self.generator(batch) if hints is None else self.generator(batch, hints)
             finally:
                 set_dropout(self.generator, False)
         return out.float().cpu().contiguous()
 
-    def __call__(self, image: Image.Image, *, seed: int | None = None) -> Image.Image:
-        """prepare, then generate: any image in, the model's image out."""
-        return self.generate(self.prepare(image), seed=seed)
+    def __call__(self, image: Image.Image, hints: Image.Image | None = None, *, seed: int | None = None) -> Image.Image:
+        """prepare, then generate: any image (and hint layer) in, the model's image out."""
+        return self.generate(self.prepare(image, hints), seed=seed)
 
-    def many(self, images: list[Image.Image], *, seed: int | None = None, batch_size: int = 8) -> list[Image.Image]:
-        out = []
-        for i in range(0, len(images), batch_size):
-            x = torch.stack([to_tensor(self.prepare(im)) for im in images[i : i + batch_size]])
-            out += [to_pil(t) for t in self.run(x, seed)]
-        return out
+
+def frame_hints(layer: Image.Image, frame: Frame | None, size: int) -> Image.Image:
+    """A hint layer cropped and resized exactly as its sketch was (``frame`` None: the whole
+    layer, stretched to the square); nearest neighbour, so painted colours stay unblended."""
+    layer = layer.convert("RGBA")
+    if frame is None:
+        return layer.resize((size, size), Image.Resampling.NEAREST)
+    return frame_image(layer, frame, size, fill=(0, 0, 0, 0), resample=Image.Resampling.NEAREST)
 
 
 _cache: dict[tuple, Sketch2Image] = {}

@@ -115,6 +115,6 @@ def test_label_model_snaps_input_colours(tmp_path):
     model = Sketch2Image(trained_like(), CFG, info, device="cpu")
     drawn = Image.new("RGB", (200, 100), (10, 20, 240))  # almost the wall colour
     drawn.paste((230, 30, 20), (50, 20, 100, 60))  # almost the window colour
-    prepared = model.prepare(drawn)
+    prepared = model.prepare(drawn).image
     assert prepared.size == (64, 64)
     assert {c for _, c in prepared.getcolors()} == {(0, 0, 255), (255, 0, 0)}

@@ -118,6 +118,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--model", required=True, help="shipped model name, model folder or weights file")
     p.add_argument("--output", required=True, help="output file (for one input) or folder")
     p.add_argument("--seed", type=int, default=None, help="test-time noise (dropout) with this seed: a variation")
+    p.add_argument("--hints", metavar="FILE_OR_FOLDER",
+                   help="colour hints for a hint model: an RGBA image the size of the input (colour where painted, "
+                        "transparent elsewhere); for a folder of inputs, a folder of hint files with the same names")
     p.add_argument("--raw", action="store_true", help="skip sketch normalization (crop to content, line cleanup)")
     p.add_argument("--keep-size", action="store_true", help="resize each result back to its input's size")
     p.add_argument("--device", default="auto")
@@ -141,11 +144,14 @@ def cmd_generate(args) -> int:
         targets = [(src, dst / f"{src.stem}.png" if dst.is_dir() else dst)]
     else:
         raise ValueError(f"{src} does not exist.")
+    if args.hints and not model.takes_hints:
+        log.warning("%s takes no colour hints: --hints is ignored", args.model)
     done = 0
     for f, out in targets:
         try:
             image = open_image(f)
-            prepared = model.prepare(image, raw=args.raw)
+            hints = _hint_file(args.hints, f, many=src.is_dir())
+            prepared = model.prepare(image, open_image(hints) if hints else None, raw=args.raw)
         except Pix2PixError as e:
             log.warning("skipped %s: %s", f.name, e)
             continue
@@ -156,6 +162,21 @@ def cmd_generate(args) -> int:
         done += 1
     log.info("wrote %d image(s) to %s", done, dst)
     return 0 if done else 1
+
+
+def _hint_file(hints: str | None, source: Path, *, many: bool) -> Path | None:
+    """The hint layer for ``source``: the --hints file itself, or the file with the same
+    stem in the --hints folder (none there: no hints for that input)."""
+    if not hints:
+        return None
+    hints = Path(hints)
+    if not hints.exists():
+        raise ValueError(f"{hints} does not exist.")
+    if hints.is_file() and not many:
+        return hints
+    if not hints.is_dir():
+        raise ValueError(f"--hints must be a folder when the input is a folder: {hints}")
+    return next((p for p in sorted(hints.iterdir()) if p.stem == source.stem and p.is_file()), None)
 
 
 def _add_evaluate(sub) -> None:

@@ -19,6 +19,8 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
+from pix2pix.progress import ALL_LOSS_NAMES
+
 from . import models
 from .errors import user_errors
 from .settings import Settings
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 
 SCRATCH = "(from scratch)"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-LOSSES = ("G_GAN", "G_L1", "D_real", "D_fake")
 ENDED = ("finished", "stopped", "failed")
 # How the form names each input kind; the kinds themselves come from TrainConfig.
 KIND_LABELS = {"auto": "Detect from the data", "sketch": "Sketches (line drawings)",
@@ -270,7 +271,7 @@ def loss_frame(history: list[dict], max_points: int = 500) -> pd.DataFrame | Non
     before the first step (an empty frame would leave the plot without its colour scale).
     Long runs are thinned to about ``max_points`` steps: the plot is re-sent every second."""
     history = history[:: -(-len(history) // max_points) or 1]
-    rows = [{"step": h["step"], "loss": k, "value": h[k]} for h in history for k in LOSSES if k in h]
+    rows = [{"step": h["step"], "loss": k, "value": h[k]} for h in history for k in ALL_LOSS_NAMES if k in h]
     return pd.DataFrame(rows) if rows else None
 
 

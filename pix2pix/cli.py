@@ -50,7 +50,7 @@ def config_from_flags(cls, args: argparse.Namespace):
 
 
 def _add_train(sub) -> None:
-    from .config import ModelConfig, TrainConfig
+    from .config import RECIPES, ModelConfig, TrainConfig
 
     p = sub.add_parser("train", help="train or fine-tune a model on a folder of pairs",
                        description="Train pix2pix on DATA (side-by-side images, A/ and B/ folders, "
@@ -63,6 +63,9 @@ def _add_train(sub) -> None:
                                                    "its architecture is kept)")
     p.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
     p.add_argument("--description", default="", help="one line describing the model (shown in the app)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="a named set of settings, which flags given here "
+                   "override: paper (Isola et al. as published) or clean (resize-convolution decoder, a moving "
+                   "average of the generator, feature matching: cleaner images on small compute)")
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig)
     p.set_defaults(func=cmd_train)
@@ -75,7 +78,7 @@ def _read_list(path: str | None) -> list[str] | None:
 
 
 def cmd_train(args) -> int:
-    from .config import ModelConfig, ModelInfo, TrainConfig
+    from .config import RECIPES, ModelConfig, ModelInfo, TrainConfig
     from .progress import TqdmCallback
     from .train import Trainer
 
@@ -84,11 +87,14 @@ def cmd_train(args) -> int:
     callbacks = [TqdmCallback()]
     if args.resume:
         trainer = Trainer.resume(args.resume, epochs=getattr(args, "epochs", 0), steps=getattr(args, "steps", 0),
-                                 callbacks=callbacks, stop=stop)
+                                 data=args.data, callbacks=callbacks, stop=stop)
     else:
         if not args.data:
             raise SystemExit("error: give a DATA folder (or --resume RUN_DIR)")
         out = args.out or str(Path("runs") / Path(args.data).resolve().name)
+        for name, value in RECIPES.get(args.recipe, {}).items():
+            if not hasattr(args, name):  # flags given explicitly win over the recipe
+                setattr(args, name, value)
         mcfg, tcfg = config_from_flags(ModelConfig, args), config_from_flags(TrainConfig, args)
         info = ModelInfo(description=args.description) if args.description else None
         trainer = Trainer(args.data, out, mcfg, tcfg, init=args.init, callbacks=callbacks, stop=stop,

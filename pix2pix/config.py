@@ -138,6 +138,14 @@ class TrainConfig:
     sample_every: int = option(1, "epochs between validation and sample grids", group="outputs")
     bn_images: int = option(256, "training images used to re-estimate BatchNorm statistics before saving",
                             group="outputs")
+    hints: bool = option(False, "train a colour-hint model: hints are sampled from each target photo, none for "
+                              "some pairs (with --init from a model without hints, its new input weights start at "
+                              "zero, so it starts as that model)", group="recipe", label="Colour hints")
+    ema: float = option(0.0, "decay of an exponential moving average of the generator's weights, used for "
+                             "validation, samples and the saved model (0: off; 0.999 averages about the last "
+                             "1,000 steps)", group="recipe")
+    feature_matching: float = option(0.0, "weight of the discriminator feature-matching loss (pix2pixHD: 10; 0: off)",
+                                     group="recipe")
 
     def __post_init__(self) -> None:
         _check_choices(self)
@@ -152,8 +160,20 @@ class TrainConfig:
             raise ConfigError(f"the validation fraction must be in [0, 1), got {self.val_fraction:g}")
         if not 0.0 <= self.decay_from <= 1.0:
             raise ConfigError(f"decay_from must be in [0, 1], got {self.decay_from:g}")
+        _at_least(self, ema=0.0, feature_matching=0.0)
+        if not self.ema < 1.0:
+            raise ConfigError(f"ema must be below 1 (0: off), got {self.ema:g}")
         if self.outlines and self.direction != "AtoB":
             raise ConfigError("outlines are drawn from the photos, so the direction must be AtoB")
+
+
+# Named sets of settings (`train --recipe NAME`); flags given explicitly win over them.
+# "paper": Isola et al. as published (what the tutorial teaches). "clean": what the ablation
+# on the fashion data chose (see the README's "Training recipe").
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {"upsample": "transpose", "ema": 0.0, "feature_matching": 0.0},
+    "clean": {"upsample": "resize", "ema": 0.999, "feature_matching": 10.0},
+}
 
 
 def _check_choices(cfg) -> None:

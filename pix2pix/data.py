@@ -34,6 +34,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from .errors import Pix2PixError
+from .hints import HintSampling
+from .hints import sample as sample_hints
 from .imaging import ImageReadError, image_size, is_image_file, open_image, to_rgb
 
 log = logging.getLogger(__name__)
@@ -360,6 +362,7 @@ class PairedDataset(Dataset):
         flip: bool = True,
         pair_loader: PairLoader | None = None,
         seed: int = 0,
+        hints: HintSampling | None = None,
     ):
         if not pairs:
             raise DataError("No pairs to load.")
@@ -372,6 +375,7 @@ class PairedDataset(Dataset):
         self.flip = flip
         self.pair_loader = pair_loader
         self.seed = seed
+        self.hints = hints
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -382,10 +386,12 @@ class PairedDataset(Dataset):
             return self.pair_loader(pair, rng)
         return load_pair(pair, self.direction)
 
-    def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, ...]:
         """``key`` is ``epoch * len(self) + index`` (see :class:`EpochSampler`): the jitter is
         a function of (seed, epoch, index) alone, whatever the number of loader workers and
-        however often the run was resumed."""
+        however often the run was resumed. With ``hints``, a third tensor: colour hints
+        (4, S, S) sampled from the target after its crop and flip, so they sit where the
+        input's lines are."""
         index = key % len(self.pairs)
         rng = random.Random(f"{self.seed}:{key}") if self.train else None
         for attempt in range(len(self.pairs)):
@@ -398,7 +404,10 @@ class PairedDataset(Dataset):
                 log.warning("skipping %s", e)
         else:
             raise DataError("No readable pair left in the data set.")
-        return self.transform(a, b, rng)
+        a, b = self.transform(a, b, rng)
+        if self.hints is None:
+            return a, b
+        return a, b, sample_hints(b, rng or random.Random(f"{self.seed}:{key}"), cfg=self.hints)
 
     def transform(self, a: Image.Image, b: Image.Image, rng: random.Random | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Both images as (3, S, S) tensors in [-1, 1]. With ``rng``, the paper's jitter:

@@ -5,9 +5,15 @@ A step updates D on a detached fake, then freezes D and updates G with the non-s
 adversarial loss plus lambda * L1 (lambda = 100); D's objective is halved; Adam (2e-4,
 betas 0.5/0.999), as in the paper and its reference code. The learning rate stays constant,
 then decays linearly to zero over the last ``1 - decay_from`` of ``total_steps``.
+
+Two options beyond the paper (off by default, see ``config.RECIPES``): a feature-matching
+loss on D's activations (pix2pixHD) and an exponential moving average of G's weights, which
+is what validation, samples and the saved model use.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
@@ -15,10 +21,11 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from .config import ModelConfig, TrainConfig
-from .models import adversarial_loss, build_discriminator, build_generator
+from .models import adversarial_loss, build_discriminator, build_generator, feature_matching_loss
+from .progress import ALL_LOSS_NAMES, LOSS_NAMES
 
-LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
-STATE_KEYS = ("G", "D", "opt_G", "opt_D", "sched_G", "sched_D", "scaler")
+STATE_KEYS = ("G", "D", "opt_G", "opt_D", "sched_G", "sched_D", "scaler", "G_ema")
+EMA_WARMUP = 10  # the average's decay is min(ema, (1 + step) / (10 + step)): early weights fade fast
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -69,6 +76,22 @@ class Pix2Pix:
         # What the step calls: the networks themselves, or their DDP wrappers (distribute()).
         # G's update calls the raw D, so no gradient-sync hooks run for D's frozen parameters.
         self.G_train, self.D_train = self.G, self.D
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if train_cfg.ema > 0 else None
+        self.loss_names = ALL_LOSS_NAMES if train_cfg.feature_matching > 0 else LOSS_NAMES
+
+    @property
+    def G_eval(self) -> nn.Module:
+        """The generator that is judged and saved: the moving average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        step = self.sched_G.last_epoch
+        decay = min(self.tcfg.ema, (1 + step) / (EMA_WARMUP + step))
+        for avg, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            avg.lerp_(p, 1.0 - decay)
+        for avg, b in zip(self.G_ema.buffers(), self.G.buffers()):  # BatchNorm statistics: G's own
+            avg.copy_(b)
 
     def _lr_factor(self, step: int) -> float:
         return lr_factor(step, self.total_steps, self.tcfg.decay_from)
@@ -88,19 +111,28 @@ class Pix2Pix:
         self.G_train = DDP(self.G, device_ids=ids)
         self.D_train = DDP(self.D, device_ids=ids)
 
-    def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One D update, one G update and one schedule step; inputs (B, C, S, S) in [-1, 1]."""
+    def step(self, real_a: torch.Tensor, real_b: torch.Tensor, hints: torch.Tensor | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One D update, one G update and one schedule step; inputs (B, C, S, S) in [-1, 1],
+        ``hints`` (B, 4, S, S) for a hint model. D judges (input, output) pairs as in the
+        paper: it never sees the hints, so following them is learnt through L1 alone."""
         real_a = real_a.to(self.device, non_blocking=True, memory_format=torch.channels_last)
         real_b = real_b.to(self.device, non_blocking=True, memory_format=torch.channels_last)
+        fm = self.tcfg.feature_matching
         with self.autocast():
-            fake_b = self.G_train(real_a)
+            if hints is None:
+                fake_b = self.G_train(real_a)
+            else:
+                fake_b = self.G_train(real_a, hints.to(self.device, non_blocking=True, memory_format=torch.channels_last))
 
         # D: real pairs -> 1, generated pairs -> 0; halved, as in the paper.
         set_requires_grad(self.D, True)
         self.opt_D.zero_grad(set_to_none=True)
         with self.autocast():
             pred_fake = self.D_train(real_a, fake_b.detach())
-            pred_real = self.D_train(real_a, real_b)
+            pred_real = self.D_train(real_a, real_b, features=fm > 0)
+        if fm > 0:  # D's view of the real pair, before its update, as pix2pixHD takes it
+            pred_real, feats_real = pred_real[0], [f.detach() for f in pred_real[1]]
         loss_d_fake = adversarial_loss(pred_fake, real=False)
         loss_d_real = adversarial_loss(pred_real, real=True)
         self.scaler.scale(0.5 * (loss_d_fake + loss_d_real)).backward()
@@ -110,16 +142,24 @@ class Pix2Pix:
         set_requires_grad(self.D, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
-            pred = self.D(real_a, fake_b)
+            pred = self.D(real_a, fake_b, features=fm > 0)
+        if fm > 0:
+            pred, feats_fake = pred
         loss_g_gan = adversarial_loss(pred, real=True)
         loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float())
-        self.scaler.scale(loss_g_gan + self.tcfg.lambda_l1 * loss_g_l1).backward()
+        losses = [loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake]
+        loss_g = loss_g_gan + self.tcfg.lambda_l1 * loss_g_l1
+        if fm > 0:
+            losses.append(feature_matching_loss(feats_fake, feats_real))
+            loss_g = loss_g + fm * losses[-1]
+        self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
         self.sched_G.step()
         self.sched_D.step()
-        losses = (loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake)
-        return {name: loss.detach() for name, loss in zip(LOSS_NAMES, losses)}
+        if self.G_ema is not None:
+            self._update_ema()
+        return {name: loss.detach() for name, loss in zip(self.loss_names, losses)}
 
     def state_dict(self) -> dict:
         """Both networks (unwrapped), both optimizers, both schedules and the grad scaler."""
@@ -131,6 +171,7 @@ class Pix2Pix:
             "sched_G": self.sched_G.state_dict(),
             "sched_D": self.sched_D.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            **({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -144,6 +185,8 @@ class Pix2Pix:
         self.sched_D.load_state_dict(state["sched_D"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if self.G_ema is not None:  # a run without one so far starts its average at G
+            self.G_ema.load_state_dict(state.get("G_ema") or self.G.state_dict())
         for sched in (self.sched_G, self.sched_D):  # the same expression LambdaLR.step uses
             for group, base_lr in zip(sched.optimizer.param_groups, sched.base_lrs):
                 group["lr"] = base_lr * self._lr_factor(sched.last_epoch)

@@ -15,6 +15,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# The losses a step reports: always these four, plus G_FM with the feature-matching loss.
+LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+ALL_LOSS_NAMES = (*LOSS_NAMES, "G_FM")
+
 
 @dataclass
 class RunStart:

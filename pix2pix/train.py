@@ -25,12 +25,14 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from .config import ModelConfig, ModelInfo, TrainConfig, from_dict
+from .config import HINT_CHANNELS, ModelConfig, ModelInfo, TrainConfig, from_dict
 from .data import DataError, DataScan, EpochSampler, Pair, PairedDataset, read_split, scan, split_validation
 from .errors import Pix2PixError
 from .hardware import describe, pick_device, precision_name, resolve_precision
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
-from .objective import LOSS_NAMES, Pix2Pix, lr_factor
+from .hints import HintSampling
+from .models import with_hint_channels
+from .objective import Pix2Pix, lr_factor
 from .progress import Callback, EpochEvent, RunEnd, RunStart, StepEvent
 from .run_folder import RunFolder, describe_run, judge, recalibrate_bn
 
@@ -200,14 +202,16 @@ def _outline_loader(cfg: TrainConfig, size: int, cache: Path, train: bool):
 
 
 def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: TrainConfig, size: int, *,
-               labels: bool, cache: Path, rank: int = 0, world: int = 1) -> RunData:
+               labels: bool, cache: Path, hints: bool = False, rank: int = 0, world: int = 1) -> RunData:
     """Data sets for a split of ``found``: the training set jittered (seeded per epoch and
-    index), validation and sample sets plain; ``cache``: where outline extractions go."""
+    index; with ``hints``, colour hints sampled from each target), validation and sample
+    sets plain; ``cache``: where outline extractions go."""
     train_pairs, val_pairs = split
     common = dict(image_size=size, direction=cfg.direction, labels=labels)
     plain = dict(train=False, pair_loader=_outline_loader(cfg, size, cache, False), **common)
     train_ds = PairedDataset(train_pairs, load_size=cfg.load_size, train=True, flip=not cfg.no_flip, seed=cfg.seed,
-                             pair_loader=_outline_loader(cfg, size, cache, True), **common)
+                             pair_loader=_outline_loader(cfg, size, cache, True),
+                             hints=HintSampling() if hints else None, **common)
     val_ds = PairedDataset(val_pairs[: cfg.val_max], **plain) if val_pairs else None
     sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=rank, world=world)
     return RunData(
@@ -241,7 +245,7 @@ class Trainer:
         self.model: Pix2Pix | None = None
         self.step = self.total = self.steps_per_epoch = 0
         self.elapsed_before = 0.0  # seconds trained before this process (a resumed run)
-        self.loss_sums, self.loss_steps = dict.fromkeys(LOSS_NAMES, 0.0), 0  # this epoch's, so far
+        self.loss_sums, self.loss_steps = {}, 0  # this epoch's, so far
         self._resume_state: dict | None = None  # a checkpoint to continue from; see resume()
 
     @classmethod
@@ -298,12 +302,12 @@ class Trainer:
                 batches = iter(self.run_data.loader(epoch, pos, cfg.batch_size, seed=cfg.seed,
                                                     pin_memory=self.device.type == "cuda"))
             if pos == 0:
-                self.loss_sums, self.loss_steps = dict.fromkeys(LOSS_NAMES, 0.0), 0
-            real_a, real_b = next(batches)
+                self.loss_sums, self.loss_steps = {}, 0
+            batch = next(batches)  # (input, target) or, for a hint model, (input, target, hints)
             t = time.time()
-            losses = self.model.step(real_a, real_b)
+            losses = self.model.step(*batch)
             self.step += 1
-            self._report_step(epoch, losses, real_a.shape[0] / max(time.time() - t, 1e-9), step0)
+            self._report_step(epoch, losses, batch[0].shape[0] / max(time.time() - t, 1e-9), step0)
 
             finished = self.step == self.total
             stopping = not finished and self._should_stop()
@@ -323,7 +327,7 @@ class Trainer:
     def _report_step(self, epoch: int, losses: dict[str, torch.Tensor], images_per_s: float, step0: int) -> None:
         values = {k: float(v) for k, v in losses.items()}
         for k, v in values.items():
-            self.loss_sums[k] += v
+            self.loss_sums[k] = self.loss_sums.get(k, 0.0) + v
         self.loss_steps += 1
         inst = images_per_s * self.world
         self._rate = inst if self._rate == 0 else 0.9 * self._rate + 0.1 * inst
@@ -352,10 +356,14 @@ class Trainer:
         found, split = scan_and_split(self.data, cfg, val_list)
         if self.init and not resuming:  # read once: weights, architecture and info
             generator, self.model_cfg, self.info = load_init(self.init, self.info)
+        if cfg.hints and not self.model_cfg.hint_channels:  # a hint model (from --init: starts as that model)
+            generator = with_hint_channels(generator) if generator is not None else None
+            self.model_cfg = replace(self.model_cfg, hint_channels=HINT_CHANNELS)
         if not resuming:
             self.info = describe_run(self.info, found, cfg, self.out.name)
         self.run_data = build_data(found, split, cfg, self.model_cfg.image_size, labels=self.info.input_kind == "labels",
-                                   cache=self.out / "cache" / "outlines", rank=self.rank, world=self.world)
+                                   cache=self.out / "cache" / "outlines", hints=self.model_cfg.hint_channels > 0,
+                                   rank=self.rank, world=self.world)
         self.steps_per_epoch = self.run_data.steps_per_epoch
         self.total = cfg.steps if cfg.steps > 0 else cfg.epochs * self.steps_per_epoch
         self.model = Pix2Pix(self.model_cfg, cfg, self.device, generator=generator, amp_dtype=self.amp_dtype,
@@ -406,7 +414,7 @@ class Trainer:
             raise TrainingError(f"{self.out} is at step {step}, past the {self.total} steps asked for.")
         self.model.load_state_dict(state)
         self.step, self.elapsed_before = step, float(state.get("elapsed_s", 0.0))
-        self.loss_sums = {k: float(state.get("loss_sums", {}).get(k, 0.0)) for k in LOSS_NAMES}
+        self.loss_sums = {k: float(v) for k, v in state.get("loss_sums", {}).items()}
         self.loss_steps = int(state.get("loss_steps", 0))
         if self.rank == 0:
             _restore_rng(state, self.device)
@@ -421,7 +429,7 @@ class Trainer:
         if self.is_main:
             state = self.state_dict()
             info = replace(self.info, steps=self.step, epochs=self.epochs_done)
-            save_pretrained(self.model.G, self.model_cfg, info, self.run.model)
+            save_pretrained(self.model.G_eval, self.model_cfg, info, self.run.model)
             save_checkpoint(self.run.checkpoint, state)
             self._emit("on_checkpoint", self.run.checkpoint, self.step)
         if self.world > 1:
@@ -435,12 +443,12 @@ class Trainer:
         cfg, ds = self.train_cfg, self.run_data.train_ds
         keys = (torch.randperm(len(ds), generator=_generator(cfg.seed))[: cfg.bn_images] + epoch * len(ds)).tolist()
         with _untouched_rng(self.device):
-            recalibrate_bn(self.model.G, ds, keys, cfg.batch_size, self.device, _generator(cfg.seed))
+            recalibrate_bn(self.model.G_eval, ds, keys, cfg.batch_size, self.device, _generator(cfg.seed))
 
     def _validate(self, epoch: int) -> None:
         """Metrics, sample grid and log record of a completed epoch (or of a run's partial last one)."""
         with _untouched_rng(self.device):
-            val, rows = judge(self.model.G, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
+            val, rows = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
                               device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
                               generator=_generator(self.train_cfg.seed))
         sample = self.run.save_samples(epoch, rows)

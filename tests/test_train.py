@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -33,8 +34,8 @@ def assert_same_networks(run_a, run_b):
     """Every tensor of G and D (weights, BatchNorm statistics) and both optimizers, bit for bit."""
     a = load_checkpoint(run_a / "checkpoints" / "last.pt")
     b = load_checkpoint(run_b / "checkpoints" / "last.pt")
-    assert a["step"] == b["step"]
-    for net in ("G", "D"):
+    assert a["step"] == b["step"] and ("G_ema" in a) == ("G_ema" in b)
+    for net in ("G", "D", "G_ema") if "G_ema" in a else ("G", "D"):
         assert a[net].keys() == b[net].keys()
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
@@ -138,13 +139,18 @@ def test_run_folder_contents(tiny_data, tmp_path):
     assert "epoch" not in ckpt  # the step alone places a run
 
 
-@pytest.mark.parametrize("stop_at", [4, 3, 8])  # mid-epoch 2, end of epoch 1, mid-epoch 3
-def test_stop_then_resume_is_bit_identical_to_an_uninterrupted_run(tiny_data, tmp_path, stop_at):
+RECIPE = {"hints": True, "ema": 0.9, "feature_matching": 10.0}  # every option that keeps state or draws numbers
+
+
+@pytest.mark.parametrize("stop_at, recipe", [(4, {}), (3, {}), (8, {}), (4, RECIPE)])  # mid-epoch 2, end of 1, mid-3
+def test_stop_then_resume_is_bit_identical_to_an_uninterrupted_run(tiny_data, tmp_path, stop_at, recipe):
     assert any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in build_generator(NOISY).modules())
-    Trainer(tiny_data, tmp_path / "straight", NOISY, tiny_cfg(epochs=3)).fit()
+    model_cfg = replace(NOISY, upsample="resize") if recipe else NOISY
+    Trainer(tiny_data, tmp_path / "straight", model_cfg, tiny_cfg(epochs=3, **recipe)).fit()
 
     stopper = StopAt(stop_at)
-    first = Trainer(tiny_data, tmp_path / "split", NOISY, tiny_cfg(epochs=3), callbacks=[stopper], stop=stopper.stop).fit()
+    first = Trainer(tiny_data, tmp_path / "split", model_cfg, tiny_cfg(epochs=3, **recipe), callbacks=[stopper],
+                    stop=stopper.stop).fit()
     assert first.status == "stopped" and first.step == stop_at
     split = tmp_path / "split"
     # a stop leaves a checkpoint and a usable model at once, but no record or grid for a partial epoch

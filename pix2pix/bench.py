@@ -16,7 +16,8 @@ import torch
 from .config import ModelConfig, ModelInfo, TrainConfig
 from .hardware import describe, pick_device, resolve_precision
 from .infer import Sketch2Image
-from .models import build_discriminator, build_generator, count_params
+from .hints import sample as sample_hints
+from .models import build_discriminator, build_generator, count_params, with_hint_channels
 from .objective import Pix2Pix
 
 
@@ -72,18 +73,25 @@ def run_bench(
     train_steps: int = 8,
     baseline: bool = True,
     image_size: int = 256,
+    upsample: str = "transpose",
 ) -> dict:
-    """Latency of one 256x256 image (batch 1) and full G+D training steps per second."""
+    """Latency of one 256x256 image (batch 1) and full G+D training steps per second; also
+    what colour hints cost (the same model with hint channels, given 8 hints)."""
+    import random
+
     dev = pick_device(device)
     torch.manual_seed(0)
-    cfg = ModelConfig(ngf=ngf, image_size=image_size)
+    cfg = ModelConfig(ngf=ngf, image_size=image_size, upsample=upsample)
     generator = build_generator(cfg)
     x = torch.rand(1, 3, image_size, image_size) * 2 - 1
-    result: dict = {"device": describe(dev), "ngf": ngf, "image_size": image_size,
+    result: dict = {"device": describe(dev), "ngf": ngf, "image_size": image_size, "upsample": upsample,
                     "params_G": count_params(generator), "params_D": count_params(build_discriminator(cfg))}
 
     fast = Sketch2Image(generator, cfg, ModelInfo(name="bench"), device=dev, precision=precision)
-    fns = [lambda: fast.run(x)]
+    hinted = with_hint_channels(generator)
+    hint_model = Sketch2Image(hinted, hinted.cfg, ModelInfo(name="bench"), device=dev, precision=precision)
+    h = sample_hints(torch.rand(3, image_size, image_size) * 2 - 1, random.Random(0), n=8)[None]
+    fns = [lambda: fast.run(x), lambda: hint_model.run(x, hints=h)]
     if baseline:
         plain = generator.to(dev).eval()
         xd = x.to(dev)
@@ -95,10 +103,11 @@ def run_bench(
         fns.append(reference)
     timed = _times_ms(*fns, device=dev, runs=runs, warmup=3)
     t = timed[0]
-    result |= {"precision": fast.precision, "infer_ms_p50": round(statistics.median(t), 2), "infer_ms_p90": round(_pct(t, 0.9), 2)}
+    result |= {"precision": fast.precision, "infer_ms_p50": round(statistics.median(t), 2), "infer_ms_p90": round(_pct(t, 0.9), 2),
+               "hint_infer_ms_p50": round(statistics.median(timed[1]), 2), "hint_cost": round(_ratio(timed[1], t), 3)}
     if baseline:
-        result["infer_fp32_ms_p50"] = round(statistics.median(timed[1]), 2)
-        result["infer_speedup"] = round(_ratio(timed[1], t), 2)
+        result["infer_fp32_ms_p50"] = round(statistics.median(timed[2]), 2)
+        result["infer_speedup"] = round(_ratio(timed[2], t), 2)
 
     if train_steps > 0:
         steps = [_trainer(cfg, dev, precision, fast=True)]

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import DIRECTIONS, PRECISIONS
+from .config import DIRECTIONS, PRECISIONS, UPSAMPLES
 
 log = logging.getLogger("pix2pix")
 
@@ -198,6 +198,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--grid", metavar="PNG", help="also save a sample grid (input | target | output) of the first pairs")
     p.add_argument("--grid-rows", type=int, default=6)
+    p.add_argument("--hints", type=int, default=0, metavar="N",
+                   help="give a hint model N colour hints per pair, sampled from the target (compare with 0)")
+    p.add_argument("--hint-seed", type=int, default=0, help="seed of the sampled hints (the same pairs get the same hints)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
@@ -214,6 +217,7 @@ def cmd_evaluate(args) -> int:
         model, args.data, direction=args.direction, split=args.split, val_list=_read_list(args.val_list),
         outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,
         batch_size=args.batch_size, limit=args.limit, grid=args.grid, grid_rows=args.grid_rows,
+        hints=args.hints, hint_seed=args.hint_seed,
     )
     print(json.dumps(result))
     return 0
@@ -227,13 +231,15 @@ def _add_bench(sub) -> None:
     p.add_argument("--runs", type=int, default=30, help="timed inference runs")
     p.add_argument("--train-steps", type=int, default=8, help="timed training steps (0: skip)")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain fp32 reference")
+    p.add_argument("--upsample", choices=UPSAMPLES, default="transpose", help="decoder upsampling of the model timed")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    print(json.dumps(run_bench(args.ngf, args.device, args.precision, args.runs, args.train_steps, not args.no_baseline)))
+    print(json.dumps(run_bench(args.ngf, args.device, args.precision, args.runs, args.train_steps, not args.no_baseline,
+                               upsample=args.upsample)))
     return 0
 
 
@@ -242,6 +248,10 @@ def _add_outlines(sub) -> None:
     p.add_argument("input", help="a photo or a folder of photos")
     p.add_argument("--output", required=True, help="output file (for one photo) or folder")
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--pairs", action="store_true", help="write a paired folder: OUTPUT/A/ the outlines, OUTPUT/B/ "
+                   "each photo framed exactly as its outline (pixel-aligned; train on it without --outlines)")
+    p.add_argument("--photo-aspect", type=float, default=0.0,
+                   help="restore squashed photos to this width/height first (0.75 for fashion-products)")
     p.set_defaults(func=cmd_outlines)
 
 
@@ -250,7 +260,9 @@ def cmd_outlines(args) -> int:
 
     INPUT is an image or a folder (searched recursively; relative paths are kept under
     OUTPUT). For a single image, OUTPUT is the file to write, or a folder when it has no
-    image extension. Unreadable photos and ones without an object are logged and skipped.
+    image extension. With ``--pairs``, OUTPUT is a folder that gets the outlines in ``A/`` and
+    the photos, framed like them, in ``B/``. Unreadable photos and ones without an object are
+    logged and skipped.
     """
     from .imaging import IMAGE_EXTS, ImageReadError, is_image_file, save_image
     from .pairs import OutlinePairMaker
@@ -263,12 +275,19 @@ def cmd_outlines(args) -> int:
         jobs = [(p, out / p.relative_to(src).with_suffix(".png")) for p in sorted(src.rglob("*"))
                 if is_image_file(p) and out_root not in p.resolve().parents]
     else:
-        jobs = [(src, out if out.suffix.lower() in IMAGE_EXTS else out / f"{src.stem}.png")]
-    maker = OutlinePairMaker(args.size, augment=False)
+        single = out if out.suffix.lower() in IMAGE_EXTS and not args.pairs else out / f"{src.stem}.png"
+        jobs = [(src, single)]
+    maker = OutlinePairMaker(args.size, augment=False, aspect=args.photo_aspect or None)
     written = 0
     for photo, dst in jobs:
         try:
-            save_image(maker(photo)[0], dst)
+            outline, framed = maker(photo)
+            if args.pairs:
+                rel = dst.relative_to(out)
+                save_image(outline, out / "A" / rel)
+                save_image(framed, out / "B" / rel)
+            else:
+                save_image(outline, dst)
             written += 1
         except ImageReadError as e:
             log.warning("skipped %s", e)

@@ -339,6 +339,16 @@ def load_pair(pair: Pair, direction: str = "AtoB") -> tuple[Image.Image, Image.I
     return (a, b) if direction == "AtoB" else (b, a)
 
 
+def outline_pairs(size: int, *, photo_aspect: float = 0.0, cache_dir: Path | None = None,
+                  augment: bool = False) -> PairLoader:
+    """For photos-only data: a pair loader that draws each input as an outline of its photo
+    (:class:`pix2pix.pairs.OutlinePairMaker`), the same for training, validation and evaluation."""
+    from .pairs import OutlinePairMaker
+
+    maker = OutlinePairMaker(size=size, cache_dir=cache_dir, augment=augment, aspect=photo_aspect or None)
+    return lambda pair, rng: maker(pair.a, rng)
+
+
 class PairedDataset(Dataset):
     """Aligned (input, target) tensors in [-1, 1], each (3, S, S).
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
-from .data import DataError, Pair, PairedDataset, scan, split_validation
+from . import hints as hint_layers
+from .data import DataError, Pair, PairedDataset, outline_pairs, scan, split_validation
 from .imaging import sample_grid, save_image, to_pil
 from .infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
@@ -54,23 +57,32 @@ def mean_image(dataset: PairedDataset, limit: int = 2000) -> torch.Tensor:
     return total / max(n, 1)
 
 
-def _outline_loader(size: int, photo_aspect: float):
-    """Inputs drawn from photos-only data, exactly as the trainer draws validation inputs."""
-    from .pairs import OutlinePairMaker
-
-    maker = OutlinePairMaker(size=size, augment=False, aspect=photo_aspect or None)
-    return lambda pair, rng: maker(pair.a, rng)
-
-
 def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Tensor | None = None):
-    """(inputs, targets) -> predictions, all (B, 3, S, S) in [-1, 1]: the model or a trivial baseline."""
+    """(inputs, targets, hints) -> predictions, all (B, C, S, S) in [-1, 1]: the model or a
+    trivial baseline (which ignores the hints)."""
     if baseline == "white":
-        return lambda a, b: torch.ones_like(b)
+        return lambda a, b, h: torch.ones_like(b)
     if baseline == "mean":
-        return lambda a, b: mean.expand_as(b)
+        return lambda a, b, h: mean.expand_as(b)
     if baseline == "input":
-        return lambda a, b: a
-    return lambda a, b: model.run(a)
+        return lambda a, b, h: a
+    return lambda a, b, h: model.run(a, hints=h)
+
+
+def target_hints(targets: torch.Tensor, first: int, n: int, seed: int) -> torch.Tensor | None:
+    """``n`` hints sampled from each target (B, 3, S, S), pair ``first + i`` always drawing
+    the same ones for the same ``seed``: "with hints" and "without" compare the same pairs."""
+    if n <= 0:
+        return None
+    return torch.stack([hint_layers.sample(t, random.Random(f"{seed}:{first + i}"), n=n) for i, t in enumerate(targets)])
+
+
+def _grid_row(a: torch.Tensor, b: torch.Tensor, pred: torch.Tensor, h: torch.Tensor | None) -> tuple:
+    """input (with its hints painted over it) | target | prediction."""
+    shown = to_pil(a)
+    if h is not None:
+        shown = Image.alpha_composite(shown.convert("RGBA"), hint_layers.to_image(h)).convert("RGB")
+    return shown, to_pil(b), to_pil(pred)
 
 
 def evaluate(
@@ -87,13 +99,17 @@ def evaluate(
     limit: int = 0,
     grid: str | Path | None = None,
     grid_rows: int = 6,
+    hints: int = 0,
+    hint_seed: int = 0,
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
     ``baseline`` replaces the model by a trivial predictor for comparison: ``white``
     (an all-white image), ``mean`` (the mean training target) or ``input`` (the input
     itself, e.g. the label map). ``grid``: also save the first ``grid_rows`` pairs as a
-    sample grid (input | target | prediction), as in the model cards.
+    sample grid (input | target | prediction), as in the model cards. ``hints``: give a hint
+    model that many colour hints per pair, sampled from the target (reproducible with
+    ``hint_seed``); models without hint channels and baselines ignore them.
     """
     if model is None and baseline is None:
         raise ValueError("evaluate needs a model or a baseline")
@@ -101,7 +117,9 @@ def evaluate(
     pairs = chosen.pairs[:limit] if limit else chosen.pairs
     size = model.size if model is not None else 256
     labels = model is not None and model.info.input_kind == "labels"
-    pair_loader = _outline_loader(size, photo_aspect) if outlines else None
+    pair_loader = outline_pairs(size, photo_aspect=photo_aspect) if outlines else None
+    if hints and model is not None and not model.takes_hints:
+        log.warning("%s takes no colour hints: evaluated without them", model.path)
     ds = PairedDataset(pairs, image_size=size, train=False, direction=direction, labels=labels, pair_loader=pair_loader)
     if baseline == "mean":
         train_ds = PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
@@ -110,12 +128,14 @@ def evaluate(
     else:
         predict = _predictor(model, baseline)
     avg = MetricAverager()
-    rows = []
+    rows, seen = [], 0
     for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        pred = predict(a, b)
+        h = target_hints(b, seen, hints, hint_seed)
+        seen += len(a)
+        pred = predict(a, b, h)
         avg.update(image_metrics(pred, b))
         for i in range(min(len(a), grid_rows - len(rows)) if grid else 0):
-            rows.append((to_pil(a[i]), to_pil(b[i]), to_pil(pred[i])))
+            rows.append(_grid_row(a[i], b[i], pred[i], None if h is None else h[i]))
     if grid:
         save_image(sample_grid(rows), grid)
     out = avg.result()
@@ -124,6 +144,8 @@ def evaluate(
         "l1": round(out["l1"], 5),
         "psnr": round(out["psnr"], 3),
         "ssim": round(out["ssim"], 4),
+        "hints": hints,
+        **({"hint_seed": hint_seed} if hints else {}),
         "split": chosen.split,
         "data": str(data),
         "model": baseline and f"baseline:{baseline}" or str(model.path),

@@ -26,7 +26,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from .config import HINT_CHANNELS, ModelConfig, ModelInfo, TrainConfig, from_dict
-from .data import DataError, DataScan, EpochSampler, Pair, PairedDataset, read_split, scan, split_validation
+from .data import (DataError, DataScan, EpochSampler, Pair, PairedDataset, outline_pairs, read_split, scan,
+                   split_validation)
 from .errors import Pix2PixError
 from .hardware import describe, pick_device, precision_name, resolve_precision
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
@@ -193,12 +194,7 @@ def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module,
 
 
 def _outline_loader(cfg: TrainConfig, size: int, cache: Path, train: bool):
-    if not cfg.outlines:
-        return None
-    from .pairs import OutlinePairMaker
-
-    maker = OutlinePairMaker(size=size, cache_dir=cache, augment=train, aspect=cfg.photo_aspect or None)
-    return lambda pair, rng: maker(pair.a, rng)
+    return outline_pairs(size, photo_aspect=cfg.photo_aspect, cache_dir=cache, augment=train) if cfg.outlines else None
 
 
 def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: TrainConfig, size: int, *,

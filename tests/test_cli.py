@@ -60,6 +60,7 @@ def test_bench_prints_the_figures(tmp_path):
         assert key in result, key
     assert result["ngf"] == 8 and result["infer_ms_p50"] > 0 and result["train_img_per_s"] > 0
     assert result["params_D"] == 2_768_705
+    assert result["hint_infer_ms_p50"] > 0 and result["hint_cost"] > 0  # what colour hints cost, same run
 
 
 def test_user_errors_are_one_clear_line(tmp_path):

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from pix2pix import pairs
 from pix2pix.cli import main as cli
+from pix2pix.data import scan
 from pix2pix.imaging import ImageReadError
 from pix2pix.outlines import OutlineParts, extract_parts, photo_to_outline
 from pix2pix.pairs import OutlinePairMaker, unsquash
@@ -211,6 +212,27 @@ def test_outlines_command_on_a_folder(tmp_path, caplog):
     assert cli(["outlines", str(src / "broken.png"), "--output", str(tmp_path / "none.png")]) == 1  # nothing written
     assert not (tmp_path / "none.png").exists()
     assert cli(["outlines", str(tmp_path / "nothing"), "--output", str(out)]) == 2  # an error, said in one line
+
+
+def test_outlines_command_writes_aligned_pairs(tmp_path):
+    """--pairs: A/ the outlines, B/ the photos framed like them, so A and B line up pixel for
+    pixel, and the folder trains as a paired set."""
+    src = tmp_path / "photos"
+    src.mkdir()
+    photo(tshirt).save(src / "shirt.jpg")
+    photo(dark_ellipse).save(src / "bag.png")
+    out = tmp_path / "pairs"
+    assert cli(["outlines", str(src), "--output", str(out), "--pairs", "--size", "128"]) == 0
+    for rel in ("shirt.png", "bag.png"):
+        a, b = (np.asarray(Image.open(out / side / rel).convert("L")) for side in ("A", "B"))
+        assert a.shape == b.shape == (128, 128)
+        ink, obj = a < 128, b < 240  # outline pixels, object pixels
+        inside = obj[ink].mean()  # lines drawn on the object's edges lie on or next to it
+        near = cv2.dilate(obj.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)[ink].mean()
+        assert near > 0.95 and inside > 0.3, (rel, near, inside)
+    assert scan(out).count("train") == 2
+    assert cli(["outlines", str(src / "shirt.jpg"), "--output", str(tmp_path / "one"), "--pairs"]) == 0
+    assert (tmp_path / "one" / "A" / "shirt.png").exists() and (tmp_path / "one" / "B" / "shirt.png").exists()
 
 
 def test_cache_is_keyed_by_the_extractor_version(tmp_path, monkeypatch):

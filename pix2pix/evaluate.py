@@ -85,6 +85,20 @@ def _grid_row(a: torch.Tensor, b: torch.Tensor, pred: torch.Tensor, h: torch.Ten
     return shown, to_pil(b), to_pil(pred)
 
 
+def _score(ds: PairedDataset, predict, batch_size: int, hints: int, hint_seed: int, grid_rows: int) -> tuple[dict, list]:
+    """Metrics of ``predict`` over ``ds`` (with ``hints`` sampled hints per pair) and the first grid rows."""
+    avg = MetricAverager()
+    rows, seen = [], 0
+    for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        h = target_hints(b, seen, hints, hint_seed)
+        seen += len(a)
+        pred = predict(a, b, h)
+        avg.update(image_metrics(pred, b))
+        for i in range(min(len(a), grid_rows - len(rows))):
+            rows.append(_grid_row(a[i], b[i], pred[i], None if h is None else h[i]))
+    return avg.result(), rows
+
+
 def evaluate(
     model: Sketch2Image | None,
     data: str | Path,
@@ -113,32 +127,21 @@ def evaluate(
     """
     if model is None and baseline is None:
         raise ValueError("evaluate needs a model or a baseline")
+    if hints and model is not None and not model.takes_hints:
+        log.warning("%s takes no colour hints: evaluated without them", model.path)
     chosen, _ = select_pairs(data, split=split, val_list=val_list, outlines=outlines)
     pairs = chosen.pairs[:limit] if limit else chosen.pairs
     size = model.size if model is not None else 256
     labels = model is not None and model.info.input_kind == "labels"
     pair_loader = outline_pairs(size, photo_aspect=photo_aspect) if outlines else None
-    if hints and model is not None and not model.takes_hints:
-        log.warning("%s takes no colour hints: evaluated without them", model.path)
     ds = PairedDataset(pairs, image_size=size, train=False, direction=direction, labels=labels, pair_loader=pair_loader)
+    mean = None
     if baseline == "mean":
-        train_ds = PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
-                                 pair_loader=pair_loader)
-        predict = _predictor(model, baseline, mean_image(train_ds))
-    else:
-        predict = _predictor(model, baseline)
-    avg = MetricAverager()
-    rows, seen = [], 0
-    for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        h = target_hints(b, seen, hints, hint_seed)
-        seen += len(a)
-        pred = predict(a, b, h)
-        avg.update(image_metrics(pred, b))
-        for i in range(min(len(a), grid_rows - len(rows)) if grid else 0):
-            rows.append(_grid_row(a[i], b[i], pred[i], None if h is None else h[i]))
+        mean = mean_image(PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
+                                        pair_loader=pair_loader))
+    out, rows = _score(ds, _predictor(model, baseline, mean), batch_size, hints, hint_seed, grid_rows if grid else 0)
     if grid:
         save_image(sample_grid(rows), grid)
-    out = avg.result()
     return {
         "n": out["n"],
         "l1": round(out["l1"], 5),

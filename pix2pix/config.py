@@ -53,12 +53,16 @@ class ModelConfig:
     hint_channels: int = 0  # 4 for a colour-hint model (hint RGB + mask beside the input), else 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_choices(self)
+        _at_most(self, ngf=1024, ndf=1024, image_size=4096, n_layers_d=8, in_channels=64, out_channels=64)
         if self.hint_channels not in (0, HINT_CHANNELS):
             raise ConfigError(f"hint_channels must be 0 or {HINT_CHANNELS}, got {self.hint_channels}")
         if self.image_size < 32 or self.image_size & (self.image_size - 1):
             raise ConfigError(f"the image size must be a power of two >= 32, got {self.image_size}")
         _at_least(self, in_channels=1, out_channels=1, ngf=1, ndf=1, n_layers_d=1)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout:g}")
 
     @property
     def num_downs(self) -> int:
@@ -148,9 +152,11 @@ class TrainConfig:
                                      group="recipe")
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_choices(self)
         _at_least(self, batch_size=1, epochs=0, steps=0, save_every=1, sample_every=1, val_max=0, bn_images=0,
                   load_size=0, workers=-1, photo_aspect=0.0)
+        _at_most(self, batch_size=4096, epochs=1_000_000, steps=10**9, workers=64)
         if self.epochs < 1 and self.steps < 1:
             raise ConfigError("train for at least one epoch or one step")
         _at_least(self, lr=0.0, val_fraction=0.0, decay_from=0.0)
@@ -174,6 +180,36 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"upsample": "transpose", "ema": 0.0, "feature_matching": 0.0},
     "clean": {"upsample": "resize", "ema": 0.999, "feature_matching": 10.0},
 }
+
+
+def _check_types(cfg) -> None:
+    """Each field holds what its default is: a whole number where an int is expected (3.0
+    from a form becomes 3; 3.5 or "3" are refused), a number, a string or a yes/no, so a
+    hand-edited checkpoint or config cannot smuggle in ``epochs="10"``."""
+    for f in dataclasses.fields(cfg):
+        value, kind = getattr(cfg, f.name), type(f.default)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            setattr(cfg, f.name, int(value))
+            ok = True
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif kind is str:
+            ok = isinstance(value, str)
+        else:
+            continue
+        if not ok:
+            what = {bool: "yes or no", int: "a whole number", float: "a finite number", str: "text"}[kind]
+            raise ConfigError(f"{f.name.replace('_', ' ')} must be {what}, got {value!r}")
+
+
+def _at_most(cfg, **highs: float) -> None:
+    for name, high in highs.items():
+        if getattr(cfg, name) > high:
+            raise ConfigError(f"{name.replace('_', ' ')} must be at most {high:g}, got {getattr(cfg, name)!r}")
 
 
 def _check_choices(cfg) -> None:

@@ -20,6 +20,15 @@ LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 ALL_LOSS_NAMES = (*LOSS_NAMES, "G_FM")
 
 
+def emit(callbacks, name: str, *args) -> None:
+    """Call ``name`` on every callback; a broken progress display must not kill a long run."""
+    for cb in callbacks:
+        try:
+            getattr(cb, name)(*args)
+        except Exception:
+            log.exception("callback %s.%s failed", type(cb).__name__, name)
+
+
 @dataclass
 class RunStart:
     run_dir: Path

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from .config import HINT_CHANNELS, ModelConfig, ModelInfo, TrainConfig, from_dict
+from .config import HINT_CHANNELS, ConfigError, ModelConfig, ModelInfo, TrainConfig, from_dict
 from .data import (DataError, DataScan, EpochSampler, Pair, PairedDataset, outline_pairs, read_split, scan,
                    split_validation)
 from .errors import Pix2PixError
@@ -34,7 +34,7 @@ from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrain
 from .hints import HintSampling
 from .models import with_hint_channels
 from .objective import Pix2Pix, lr_factor
-from .progress import Callback, EpochEvent, RunEnd, RunStart, StepEvent
+from .progress import Callback, EpochEvent, RunEnd, RunStart, StepEvent, emit
 from .run_folder import RunFolder, describe_run, judge, recalibrate_bn
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,32 @@ def read_checkpoint(path: Path) -> dict:
         state = load_checkpoint(path)
     except ValueError as e:
         raise TrainingError(str(e)) from None
+    if not isinstance(state, dict) or not isinstance(state.get("version", 1), int):
+        raise TrainingError(f"{path} is not a checkpoint of this project.")
     if state.get("version", 1) > CHECKPOINT_VERSION:
         raise TrainingError(f"{path} was written by a newer version of this project; update it to resume this run.")
+    try:
+        _check_state(state)
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise TrainingError(f"{path} cannot be resumed: {e}") from None
     return state
+
+
+def _check_state(state: dict) -> None:
+    """What a checkpoint says is checked before anything is built from it: its configs pass
+    the same checks as a new run's, and its counters are whole numbers in range."""
+    for key in ("model_config", "train_config", "info"):
+        if not isinstance(state[key], dict):
+            raise ValueError(f"its {key} is not a table of settings")
+    from_dict(ModelConfig, state["model_config"])
+    from_dict(TrainConfig, state["train_config"])
+    from_dict(ModelInfo, state["info"])
+    if not isinstance(state.get("data", ""), str):
+        raise ValueError(f"its data folder is not a path: {state['data']!r}")
+    for key, low in (("step", 0), ("steps_per_epoch", 1), ("loss_steps", 0), ("world_size", 1)):
+        value = state.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key} must be a whole number of at least {low}, got {value!r}")
 
 
 def default_workers(n_pairs: int, outlines: bool) -> int:
@@ -146,6 +169,13 @@ def process_group(world: int, device: torch.device):
                 dist.barrier()
                 gc.collect()
             dist.destroy_process_group()
+
+
+def io_failure(e: OSError, out: Path, step: int, saved_step: int) -> str:
+    """What failed and what was kept, for a file error during a run."""
+    kept = (f"the checkpoint of step {saved_step} in {out} is intact: free the space or fix the folder, then resume it"
+            if saved_step else "nothing was saved")
+    return f"Training stopped at step {step}: could not write {e.filename or out} ({e.strerror or e}); {kept}."
 
 
 @dataclass
@@ -243,6 +273,7 @@ class Trainer:
         self.elapsed_before = 0.0  # seconds trained before this process (a resumed run)
         self.loss_sums, self.loss_steps = {}, 0  # this epoch's, so far
         self._resume_state: dict | None = None  # a checkpoint to continue from; see resume()
+        self.saved_step = 0  # the step of the last checkpoint on disk
 
     @classmethod
     def resume(cls, out: str | Path, *, epochs: int = 0, steps: int = 0, data: str | Path | None = None,
@@ -279,10 +310,13 @@ class Trainer:
             with process_group(self.world, self.device):
                 self._setup()
                 status = self._loop()
-        except Exception as e:
-            end = RunEnd("failed", self.step, self.epochs_done, error=str(e) or type(e).__name__, elapsed_s=self.elapsed)
+        except Exception as e:  # a file error (full or read-only disk, folder removed) becomes one clear line
+            error = TrainingError(io_failure(e, self.out, self.step, self.saved_step)) if isinstance(e, OSError) else e
+            end = RunEnd("failed", self.step, self.epochs_done, error=str(error) or type(e).__name__, elapsed_s=self.elapsed)
             self._emit("on_end", end)
-            raise
+            if error is e:
+                raise
+            raise error from e
         end = RunEnd(status, self.step, self.epochs_done, model_dir=self.run.model, checkpoint=self.run.checkpoint,
                      elapsed_s=self.elapsed)
         self._emit("on_end", end)
@@ -410,6 +444,7 @@ class Trainer:
             raise TrainingError(f"{self.out} is at step {step}, past the {self.total} steps asked for.")
         self.model.load_state_dict(state)
         self.step, self.elapsed_before = step, float(state.get("elapsed_s", 0.0))
+        self.saved_step = step
         self.loss_sums = {k: float(v) for k, v in state.get("loss_sums", {}).items()}
         self.loss_steps = int(state.get("loss_steps", 0))
         if self.rank == 0:
@@ -427,6 +462,7 @@ class Trainer:
             info = replace(self.info, steps=self.step, epochs=self.epochs_done)
             save_pretrained(self.model.G_eval, self.model_cfg, info, self.run.model)
             save_checkpoint(self.run.checkpoint, state)
+            self.saved_step = self.step
             self._emit("on_checkpoint", self.run.checkpoint, self.step)
         if self.world > 1:
             dist.barrier()
@@ -456,10 +492,5 @@ class Trainer:
         self._emit("on_epoch", EpochEvent(epoch, self.step, losses, val, sample, self.elapsed))
 
     def _emit(self, name: str, *args) -> None:
-        if not self.is_main:
-            return
-        for cb in self.callbacks:
-            try:
-                getattr(cb, name)(*args)
-            except Exception:  # a broken progress display must not kill a long run
-                log.exception("callback %s.%s failed", type(cb).__name__, name)
+        if self.is_main:
+            emit(self.callbacks, name, *args)

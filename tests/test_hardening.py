@@ -451,3 +451,75 @@ def test_without_training_there_is_no_fine_tune_tab(tmp_path):
     labels = [getattr(b, "label", None) for b in demo.blocks.values()]
     assert "Fine-tune" not in labels and "Draw" in labels
     assert launch_options(settings)["max_file_size"] == f"{settings.max_sketch_mb}mb"
+
+
+# ---------------------------------------------------------------------------- runs and checkpoints
+
+
+def _tiny_run(tmp_path: Path, **kw):
+    from pix2pix.config import ModelConfig, TrainConfig
+    from pix2pix.train import Trainer
+
+    write_side_by_side(tmp_path / "data", 8)
+    cfg = TrainConfig(**{"epochs": 1, "batch_size": 2, "val_fraction": 0.25, "workers": 0} | kw)
+    return Trainer(tmp_path / "data", tmp_path / "run", ModelConfig(ngf=8, ndf=8, image_size=32), cfg)
+
+
+@pytest.mark.parametrize("where, key, value, named", [
+    ("train_config", "epochs", "10", "epochs"),
+    ("train_config", "batch_size", 2.5, "batch size"),
+    ("model_config", "ngf", 10**6, "ngf"),
+    (None, "step", -5, "step"),
+    (None, "steps_per_epoch", 0, "steps_per_epoch"),
+    (None, "data", 5, "data folder"),
+])
+def test_a_tampered_checkpoint_is_refused_before_anything_is_built(tmp_path, where, key, value, named):
+    from pix2pix.io import load_checkpoint, save_checkpoint
+    from pix2pix.train import Trainer, TrainingError
+
+    _tiny_run(tmp_path).fit()
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    (state[where] if where else state)[key] = value
+    save_checkpoint(path, state)
+    with pytest.raises(TrainingError, match="cannot be resumed") as e:
+        Trainer.resume(tmp_path / "run", epochs=2)
+    assert named in str(e.value)
+
+
+def test_a_run_folder_that_stops_taking_files_ends_in_one_clear_line(tmp_path, capsys):
+    """The model folder replaced by a file mid-run (as a disk gone read-only or full would
+    fail a write, even for root): the run ends with what failed and what was kept, and the
+    last checkpoint still resumes."""
+    import shutil
+
+    from pix2pix.io import load_checkpoint
+    from pix2pix.progress import Callback, RunMonitor
+    from pix2pix.train import Trainer, TrainingError
+
+    class BreakTheFolder(Callback):
+        def on_step(self, ev):
+            model = tmp_path / "run" / "model"
+            if ev.step == 4 and model.is_dir():
+                shutil.rmtree(model)
+                model.write_text("not a folder")
+
+    trainer = _tiny_run(tmp_path, epochs=3)
+    monitor = RunMonitor()
+    trainer.callbacks += [BreakTheFolder(), monitor]
+    with pytest.raises(TrainingError) as e:
+        trainer.fit()
+    message = str(e.value)
+    assert "could not write" in message and "checkpoint of step 3" in message and "intact" in message
+    assert monitor.snapshot().status == "failed" and message in monitor.snapshot().message
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 3
+    (tmp_path / "run" / "model").unlink()
+    assert Trainer.resume(tmp_path / "run").fit().step == 9
+
+    from pix2pix.cli import main
+    (tmp_path / "run2").mkdir()
+    (tmp_path / "run2" / "checkpoints").write_text("a file where the run's folder goes")
+    assert main(["train", str(tmp_path / "data"), "--out", str(tmp_path / "run2"), "--epochs", "1", "--ngf", "8",
+                 "--ndf", "8", "--size", "32", "--batch-size", "2", "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "could not write" in err

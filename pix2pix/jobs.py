@@ -81,7 +81,7 @@ class TrainingJobs:
         if not self.running:
             return False
         self._stop.set()
-        self._monitor.update(message="Stopping after the current step…")
+        self._monitor.stopping()
         return True
 
     def wait(self, timeout: float | None = None) -> bool:

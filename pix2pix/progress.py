@@ -87,6 +87,10 @@ class Callback:
 
     def on_checkpoint(self, path: Path, step: int) -> None: ...
 
+    def on_phase(self, phase: str) -> None:
+        """What the run is doing between steps ("saving", "validating", ...; "" when it is
+        back to training)."""
+
     def on_end(self, ev: RunEnd) -> None: ...
 
 
@@ -131,13 +135,14 @@ class TqdmCallback(Callback):
 
 @dataclass
 class MonitorState:
-    status: str = "idle"  # idle | starting | running | finished | stopped | failed
+    status: str = "idle"  # idle | starting | running | stopping | finished | stopped | failed
     step: int = 0
     total: int = 0
     epoch: int = 0
     eta_s: float = 0.0
     images_per_s: float = 0.0
     message: str = ""
+    phase: str = ""  # what the run does between steps: "saving", "validating", ...; "" while training
     data_summary: str = ""
     history: list[dict] = field(default_factory=list)  # per step: step + losses
     val: dict[str, float] = field(default_factory=dict)
@@ -165,9 +170,23 @@ class RunMonitor(Callback):
             for k, v in kw.items():
                 setattr(self._state, k, v)
 
+    def stopping(self) -> None:
+        """A stop was asked for: the run ends after its current step, with a checkpoint."""
+        with self._lock:
+            if self._state.status in ("starting", "running"):
+                self._state.status = "stopping"
+                self._state.message = "Stopping after the current step…"
+
+    def on_phase(self, phase: str) -> None:
+        self.update(phase=phase)
+
     def on_start(self, ev: RunStart) -> None:
-        self.update(status="running", total=ev.total_steps, step=ev.start_step, data_summary=ev.data_summary,
-                    run_dir=ev.run_dir, started=time.time(), message=f"Training on {ev.device} ({ev.precision}).")
+        with self._lock:
+            s = self._state
+            s.total, s.step, s.data_summary, s.run_dir, s.started = (ev.total_steps, ev.start_step, ev.data_summary,
+                                                                     ev.run_dir, time.time())
+            if s.status != "stopping":  # a stop asked for while the run was being set up still holds
+                s.status, s.message = "running", f"Training on {ev.device} ({ev.precision})."
 
     def on_step(self, ev: StepEvent) -> None:
         with self._lock:
@@ -184,4 +203,4 @@ class RunMonitor(Callback):
         msg = {"finished": "Finished.", "stopped": "Stopped; the last checkpoint and model are kept."}.get(
             ev.status, f"Failed: {ev.error}"
         )
-        self.update(status=ev.status, model_dir=ev.model_dir, message=msg, step=ev.step)
+        self.update(status=ev.status, model_dir=ev.model_dir, message=msg, step=ev.step, phase="")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +65,20 @@ class RunFolder:
                 keep.append(line)
         atomic_write_bytes(self.log, ("\n".join(keep) + "\n" if keep else "").encode())
 
+    def records(self) -> list[dict]:
+        """The log's records, less a line cut short by a kill."""
+        if not self.log.exists():
+            return []
+        found = []
+        for line in self.log.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                found.append(record)
+        return found
+
     def save_samples(self, epoch: int, rows: list) -> Path:
         return save_image(sample_grid(rows), self.sample(epoch))
 
@@ -88,31 +103,50 @@ def describe_run(base: ModelInfo | None, found: DataScan, cfg: TrainConfig, name
 
 
 def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_size: int, device: torch.device,
-                   generator: torch.Generator) -> None:
+                   generator: torch.Generator, *, stop: Callable[[], bool] | None = None, enough: int = 0) -> int:
     """Re-estimate G's BatchNorm statistics for its current weights on ``dataset[keys]``,
-    before it is judged or saved (inference runs in eval mode, on these statistics).
+    before it is judged or saved (inference runs in eval mode, on these statistics);
+    returns how many images it used.
 
     The running averages kept during training trail weights that a GAN moves fast:
     measured on the fashion run, a checkpoint whose eval-mode output had fallen to L1
     0.29 (batch statistics: 0.096) came back to 0.093 after this. Training itself never
     reads them, so overwriting them changes nothing else. The caller keeps the training
     run's random generators out of it (dropout draws here).
+
+    ``stop`` (a stop was asked for) ends the pass early once ``enough`` images are in: the
+    statistics are then a plain average over fewer images, still usable.
     """
+    seen = 0
+
+    def batches():
+        nonlocal seen
+        for batch in DataLoader(Subset(dataset, keys), batch_size=batch_size, generator=generator):
+            yield batch
+            seen += len(batch[0])
+            if stop is not None and seen >= enough and stop():
+                return
+
     if keys:
-        update_bn(DataLoader(Subset(dataset, keys), batch_size=batch_size, generator=generator), G, device=device)
+        update_bn(batches(), G, device=device)
+    return seen
 
 
 @torch.no_grad()
 def judge(G: torch.nn.Module, val: Dataset | None, show: Dataset, *, autocast, device: torch.device,
-          batch_size: int, generator: torch.Generator, rows: int = 4) -> tuple[dict[str, float], list]:
+          batch_size: int, generator: torch.Generator, rows: int = 4,
+          stop: Callable[[], bool] | None = None) -> tuple[dict[str, float], list] | None:
     """G's validation metrics on ``val`` (empty without one) and sample-grid rows
-    (input, target, output) of the first pairs of ``show``; G is in eval mode meanwhile."""
+    (input, target, output) of the first pairs of ``show``; G is in eval mode meanwhile.
+    None if ``stop`` (a stop was asked for) cut it short."""
     G.eval()
     try:
         metrics: dict[str, float] = {}
         if val is not None:
             avg = MetricAverager()
             for a, b in DataLoader(val, batch_size=batch_size, generator=generator):
+                if stop is not None and stop():
+                    return None
                 with autocast():
                     fake = G(a.to(device, memory_format=torch.channels_last))
                 avg.update(image_metrics(fake.float().cpu(), b))

@@ -43,6 +43,9 @@ __all__ = ["CHECKPOINT_VERSION", "Pix2Pix", "Trainer", "TrainingError", "lr_fact
 
 # 2: the step alone places a run. Version 1 (still read) also held epoch and batch_in_epoch.
 CHECKPOINT_VERSION = 2
+# A stop re-estimates BatchNorm statistics on this many images, not bn_images: it saves in a
+# second or two (256 took 10-15 s on two CPU cores) and the model is still usable.
+STOP_BN_IMAGES = 16
 
 
 class TrainingError(Pix2PixError, RuntimeError):
@@ -178,6 +181,16 @@ def io_failure(e: OSError, out: Path, step: int, saved_step: int) -> str:
     return f"Training stopped at step {step}: could not write {e.filename or out} ({e.strerror or e}); {kept}."
 
 
+def model_info(info: ModelInfo, step: int, epochs: int, records: list[dict]) -> ModelInfo:
+    """What the saved model says of itself: its steps and epochs, and the validation L1 of
+    the latest epoch validated by ``step`` (what tells one fine-tuned model from another)."""
+    extra = {k: v for k, v in info.extra.items() if k != "val_l1"}
+    judged = [r for r in records if r["step"] <= step and "val_l1" in r]
+    if judged:
+        extra["val_l1"] = round(float(judged[-1]["val_l1"]), 4)
+    return replace(info, steps=step, epochs=epochs, extra=extra)
+
+
 @dataclass
 class RunData:
     """The data side of a run: its pairs, data sets and sampler, and the steps per epoch."""
@@ -247,7 +260,62 @@ def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: Train
     )
 
 
-class Trainer:
+class Judging:
+    """The judging half of :class:`Trainer` (it uses the trainer's run, data, model and
+    counters): BatchNorm statistics, validation, and the validation a stop put off."""
+
+    def _stop_asked(self) -> bool:
+        """A stop asked for while judging: only a single process may act on it there (under
+        DDP the ranks agree on a stop at the next step, in _should_stop)."""
+        return self.world == 1 and self.stop.is_set()
+
+    def _catch_up(self) -> str | None:
+        """A run stopped at the end of an epoch validates that epoch now, as the uninterrupted
+        run did then; "stopped" if it is stopped again meanwhile."""
+        epoch, pos = divmod(self.step, self.steps_per_epoch)
+        due = self.step > 0 and pos == 0 and epoch % self.train_cfg.sample_every == 0
+        if not self.is_main or not due or any(r["step"] == self.step for r in self.run.records()):
+            return None
+        self._recalibrate(epoch)
+        if self._validate(epoch, stop=self._stop_asked):
+            return None
+        self.save()
+        return "stopped"
+
+    def _recalibrate(self, epoch: int, *, quick: bool = False, stop=None) -> None:
+        """G's BatchNorm statistics for its weights now (see run_folder.recalibrate_bn), from
+        the same training images each time, with the jitter of ``epoch``; ``quick`` (a stop)
+        or ``stop`` (a stop asked for meanwhile): from the first few of them only."""
+        cfg, ds = self.train_cfg, self.run_data.train_ds
+        keys = (torch.randperm(len(ds), generator=_generator(cfg.seed))[: cfg.bn_images] + epoch * len(ds)).tolist()
+        self._emit("on_phase", "re-estimating BatchNorm statistics")
+        with _untouched_rng(self.device):
+            recalibrate_bn(self.model.G_eval, ds, keys[:STOP_BN_IMAGES] if quick else keys, cfg.batch_size,
+                           self.device, _generator(cfg.seed), stop=stop, enough=STOP_BN_IMAGES)
+
+    def _validate(self, epoch: int, stop=None) -> bool:
+        """Metrics, sample grid and log record of a completed epoch (or of a run's partial last
+        one); False, with nothing written, if ``stop`` cut it short."""
+        self._emit("on_phase", "validating")
+        with _untouched_rng(self.device):
+            judged = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
+                           device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
+                           generator=_generator(self.train_cfg.seed), stop=stop)
+        if judged is None:
+            return False
+        val, rows = judged
+        sample = self.run.save_samples(epoch, rows)
+        losses = {k: v / max(self.loss_steps, 1) for k, v in self.loss_sums.items()}
+        record = {"epoch": epoch, "step": self.step, "time": round(self.elapsed, 1), "lr": self.model.lr,
+                  **{f"loss_{k}": v for k, v in losses.items()}, **{f"val_{k}": v for k, v in val.items()},
+                  "sample": sample.relative_to(self.out).as_posix()}
+        self.run.append_log(record)
+        self._emit("on_epoch", EpochEvent(epoch, self.step, losses, val, sample, self.elapsed))
+        self._emit("on_phase", "")
+        return True
+
+
+class Trainer(Judging):
     """Trains a pix2pix model on a folder of pairs into a run folder.
 
     ``Trainer(data, out, model_cfg, train_cfg).fit()`` starts a run; ``Trainer.resume(out)``
@@ -287,8 +355,9 @@ class Trainer:
             cfg = replace(cfg, steps=steps)
         elif epochs:
             cfg = replace(cfg, epochs=epochs, steps=0)
-        trainer = cls(data or state["data"], out, from_dict(ModelConfig, state["model_config"]), cfg,
-                      info=from_dict(ModelInfo, state["info"]), **kwargs)
+        info = replace(from_dict(ModelInfo, state["info"]), name=Path(out).name)  # the folder may have been renamed
+        trainer = cls(data or state["data"], out, from_dict(ModelConfig, state["model_config"]), cfg, info=info,
+                      **kwargs)
         trainer._resume_state = state
         return trainer
 
@@ -325,6 +394,8 @@ class Trainer:
     def _loop(self) -> str:
         """One loop over steps; the epoch and the position in it are derived from the step."""
         cfg, batches = self.train_cfg, None
+        if self.step < self.total and self._catch_up() == "stopped":
+            return "stopped"
         self._rate, self._loop_started, step0 = 0.0, time.time(), self.step
         while self.step < self.total:
             epoch, pos = divmod(self.step, self.steps_per_epoch)
@@ -344,11 +415,14 @@ class Trainer:
             epoch_done = self.step % self.steps_per_epoch == 0
             validate = finished or epoch_done and (epoch + 1) % cfg.sample_every == 0
             save = finished or stopping or epoch_done and (epoch + 1) % cfg.save_every == 0
+            # A stop saves at once: a quick BatchNorm estimate, and the epoch's validation (if
+            # due, or cut short by the stop) is done when the run resumes (see _catch_up).
             if self.is_main and (validate or save):
-                self._recalibrate(epoch + 1)
-            if self.is_main and validate:
-                self._validate(epoch + 1)
-            if save:
+                self._recalibrate(epoch + 1, quick=stopping, stop=None if finished else self._stop_asked)
+                stopping = stopping or not finished and self._stop_asked()
+            if self.is_main and validate and not stopping:
+                stopping = not self._validate(epoch + 1, stop=None if finished else self._stop_asked)
+            if save or stopping:
                 self.save()
             if stopping:
                 return "stopped"
@@ -458,38 +532,17 @@ class Trainer:
         The model goes first: a kill between the two leaves a model at least as new as the
         checkpoint, never a checkpoint pointing past the model."""
         if self.is_main:
+            self._emit("on_phase", "saving")
             state = self.state_dict()
-            info = replace(self.info, steps=self.step, epochs=self.epochs_done)
-            save_pretrained(self.model.G_eval, self.model_cfg, info, self.run.model)
+            save_pretrained(self.model.G_eval, self.model_cfg, model_info(self.info, self.step, self.epochs_done,
+                                                                          self.run.records()),
+                            self.run.model, dtype=torch.float16)
             save_checkpoint(self.run.checkpoint, state)
             self.saved_step = self.step
             self._emit("on_checkpoint", self.run.checkpoint, self.step)
+            self._emit("on_phase", "")
         if self.world > 1:
             dist.barrier()
-
-    # ------------------------------------------------------------------ judging
-
-    def _recalibrate(self, epoch: int) -> None:
-        """G's BatchNorm statistics for its weights now (see run_folder.recalibrate_bn), from
-        the same training images each time, with the jitter of ``epoch``."""
-        cfg, ds = self.train_cfg, self.run_data.train_ds
-        keys = (torch.randperm(len(ds), generator=_generator(cfg.seed))[: cfg.bn_images] + epoch * len(ds)).tolist()
-        with _untouched_rng(self.device):
-            recalibrate_bn(self.model.G_eval, ds, keys, cfg.batch_size, self.device, _generator(cfg.seed))
-
-    def _validate(self, epoch: int) -> None:
-        """Metrics, sample grid and log record of a completed epoch (or of a run's partial last one)."""
-        with _untouched_rng(self.device):
-            val, rows = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
-                              device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
-                              generator=_generator(self.train_cfg.seed))
-        sample = self.run.save_samples(epoch, rows)
-        losses = {k: v / max(self.loss_steps, 1) for k, v in self.loss_sums.items()}
-        record = {"epoch": epoch, "step": self.step, "time": round(self.elapsed, 1), "lr": self.model.lr,
-                  **{f"loss_{k}": v for k, v in losses.items()}, **{f"val_{k}": v for k, v in val.items()},
-                  "sample": sample.relative_to(self.out).as_posix()}
-        self.run.append_log(record)
-        self._emit("on_epoch", EpochEvent(epoch, self.step, losses, val, sample, self.elapsed))
 
     def _emit(self, name: str, *args) -> None:
         if self.is_main:

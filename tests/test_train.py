@@ -46,7 +46,8 @@ def assert_same_networks(run_a, run_b):
 
 
 def log_records(run):
-    return [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    log = run / "log.jsonl"
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
 
 class StopAt(Callback):
@@ -153,10 +154,11 @@ def test_stop_then_resume_is_bit_identical_to_an_uninterrupted_run(tiny_data, tm
                     stop=stopper.stop).fit()
     assert first.status == "stopped" and first.step == stop_at
     split = tmp_path / "split"
-    # a stop leaves a checkpoint and a usable model at once, but no record or grid for a partial epoch
+    # a stop leaves a checkpoint and a usable model at once, but no record or grid for a partial
+    # epoch, nor yet for the epoch the stop itself ended (it is validated when the run resumes)
     assert load_checkpoint(split / "checkpoints" / "last.pt")["step"] == stop_at
     assert load_pretrained(split / "model")[2].steps == stop_at
-    done = stop_at // 3
+    done = (stop_at - 1) // 3
     assert [x["epoch"] for x in log_records(split)] == list(range(1, done + 1))
     assert len(list((split / "samples").glob("*.png"))) == done
 
@@ -169,6 +171,54 @@ def test_stop_then_resume_is_bit_identical_to_an_uninterrupted_run(tiny_data, tm
     assert [{k: v for k, v in x.items() if k != "time"} for x in resumed] == \
            [{k: v for k, v in x.items() if k != "time"} for x in straight]
     assert (split / "samples" / "epoch_0003.png").read_bytes() == (tmp_path / "straight" / "samples" / "epoch_0003.png").read_bytes()
+
+
+class StopIn(Callback):
+    """Records the phases of the run by step, and sets the stop event when it enters
+    ``phase`` after ``step`` (Stop pressed while it validates or saves)."""
+
+    def __init__(self, phase: str, step: int):
+        self.phase, self.step, self.at, self.phases, self.stop = phase, step, 0, [], threading.Event()
+
+    def on_step(self, ev):
+        self.at = ev.step
+        if self.phase == "step" and ev.step == self.step:
+            self.stop.set()
+
+    def on_phase(self, phase):
+        self.phases.append((self.at, phase))
+        if phase == self.phase and self.at == self.step:
+            self.stop.set()
+
+
+def test_a_stop_while_validating_ends_there_and_the_resumed_run_validates_that_epoch(tiny_data, tmp_path):
+    Trainer(tiny_data, tmp_path / "straight", NOISY, tiny_cfg(epochs=3)).fit()
+    stopper = StopIn("validating", 3)
+    split = tmp_path / "split"
+    end = Trainer(tiny_data, split, NOISY, tiny_cfg(epochs=3), callbacks=[stopper], stop=stopper.stop).fit()
+    assert end.status == "stopped" and end.step == 3
+    assert log_records(split) == [] and not list(split.glob("samples/*.png"))  # cut short: nothing written
+    assert load_pretrained(split / "model")[2].steps == 3
+
+    resumed = StopIn("none", 0)
+    assert Trainer.resume(split, callbacks=[resumed]).fit().step == 9
+    assert resumed.phases[:2] == [(0, "re-estimating BatchNorm statistics"), (0, "validating")]  # before any step
+    assert_same_networks(tmp_path / "straight", split)
+    assert [{k: v for k, v in x.items() if k != "time"} for x in log_records(split)] == \
+           [{k: v for k, v in x.items() if k != "time"} for x in log_records(tmp_path / "straight")]
+
+
+def test_a_stop_saves_on_a_few_images_without_validating(tiny_data, tmp_path, monkeypatch):
+    used = []
+    real = train_module.recalibrate_bn
+    monkeypatch.setattr(train_module, "recalibrate_bn", lambda G, ds, keys, *a, **k: used.append(len(keys)) or
+                        real(G, ds, keys, *a, **k))
+    monkeypatch.setattr(train_module, "STOP_BN_IMAGES", 2)
+    stopper = StopIn("step", 4)
+    Trainer(tiny_data, tmp_path / "run", NOISY, tiny_cfg(epochs=3), callbacks=[stopper], stop=stopper.stop).fit()
+    # the end of epoch 1 on all 6 training images; the stop at step 4 on 2, then saved, no validation
+    assert used == [6, 2]
+    assert [p for at, p in stopper.phases if at == 4] == ["re-estimating BatchNorm statistics", "saving", ""]
 
 
 def test_a_version_1_checkpoint_still_resumes(tiny_data, tmp_path):
@@ -291,3 +341,20 @@ def test_loader_workers_give_the_same_batches(tiny_data, tmp_path):
     b = Trainer(tiny_data, tmp_path / "w2", NOISY, tiny_cfg(epochs=1, workers=2)).fit()
     assert a.step == b.step
     assert_same_networks(tmp_path / "w0", tmp_path / "w2")
+
+
+def test_a_run_saves_its_model_in_fp16_with_the_outputs_of_its_fp32_generator(tiny_data, tmp_path):
+    from safetensors.torch import load_file
+
+    Trainer(tiny_data, tmp_path / "run", NOISY, tiny_cfg(epochs=1)).fit()
+    tensors = load_file(tmp_path / "run" / "model" / "model.safetensors")
+    assert {str(v.dtype) for k, v in tensors.items() if v.is_floating_point() and "running_" not in k} == {"torch.float16"}
+    assert {str(v.dtype) for k, v in tensors.items() if "running_" in k} == {"torch.float32"}
+    saved, _, info = load_pretrained(tmp_path / "run")
+    assert info.steps == 3 and 0 <= info.extra["val_l1"] <= 2  # what the app lists the model by
+    full = build_generator(NOISY)
+    full.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["G"])
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        diff = (saved(x) - full.eval()(x)).abs()
+    assert diff.max() < 0.02 and diff.mean() < 0.002, (diff.max(), diff.mean())  # parity: fp16 rounding only

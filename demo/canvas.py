@@ -7,8 +7,11 @@ to seeing the result. This canvas sends a single data URL with the event (about 
 a line drawing): about 0.2 s on the same box, most of it the model itself.
 
 Python talks to it through its value: ``{"setup": {...}, "image": data URL or None,
-"generate": bool}`` resets it for a model (pen or label colours, background fill, brush
-size, optionally a picture to start from); the page sends back ``{"png": data URL}``.
+"generate": bool}`` sets it up for a model (pen or label colours, background fill, brush
+size, whether it takes colour hints, a key naming the kind of drawing it takes; optionally a
+picture to start from); the page sends back ``{"png": data URL, "hints": data URL or None}``.
+Each kind's drawing is kept in the page when another model is picked, and comes back with a
+model of that kind.
 """
 
 from __future__ import annotations
@@ -26,22 +29,37 @@ SIZE = 512  # canvas pixels; the model's input is made from this at 256
 MAX_PNG_CHARS = 8_000_000  # a 512x512 PNG is far smaller; anything bigger is not from this page
 PNG_PREFIX = "data:image/png;base64,"
 
+SWATCHES = {"red": "#d62828", "orange": "#f77f00", "yellow": "#fcbf49", "green": "#2a9d8f", "blue": "#1d4ed8",
+            "navy": "#1b2a4a", "pink": "#e5989b", "brown": "#7f5539", "grey": "#8d99ae", "black": "#111111"}
+_SWATCH_BUTTONS = "".join(
+    f'<button type="button" class="sk-swatch" data-swatch="{c}" title="{name}" style="background:{c}"></button>'
+    for name, c in SWATCHES.items()
+)
+
 TEMPLATE = f"""
 <div class="sk">
   <div class="sk-tools">
-    <button type="button" data-action="pen" title="Pen">Pen</button>
-    <button type="button" data-action="eraser" title="Eraser">Eraser</button>
-    <label>Size <input class="sk-size" type="range" min="1" max="64" value="6"></label>
+    <button type="button" data-action="pen" title="Pen (B)">Pen</button>
+    <button type="button" data-action="eraser" title="Eraser (E)">Eraser</button>
+    <label>Size <input class="sk-size" type="range" min="1" max="64" value="6" title="Size ([ and ])"></label>
+    <span class="sk-active"></span>
     <span class="sk-sep"></span>
     <button type="button" data-action="undo" title="Undo (Ctrl+Z)">↶ Undo</button>
-    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)">↷ Redo</button>
-    <button type="button" data-action="clear" title="Clear the canvas">Clear</button>
+    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z or Ctrl+Y)">↷ Redo</button>
+    <button type="button" data-action="clear" title="Clear the drawing">Clear</button>
+  </div>
+  <div class="sk-colours" hidden>
+    <button type="button" data-action="colour" title="Colour brush (C): paint the colours you want; the model follows them">
+      Colour</button>
+    <input class="sk-colour" type="color" value="#d62828" title="Pick any colour" aria-label="Hint colour">
+    {_SWATCH_BUTTONS}
+    <button type="button" data-action="uncolour" title="Colour eraser (E while colouring)">Erase colour</button>
+    <button type="button" data-action="clearcolours" title="Remove every colour, keep the drawing">Clear colours</button>
   </div>
   <div class="sk-palette" hidden></div>
   <canvas width="{SIZE}" height="{SIZE}" tabindex="0" aria-label="Drawing canvas"></canvas>
 </div>
 """
-
 
 def data_url(image: Image.Image) -> str:
     buf = io.BytesIO()
@@ -65,13 +83,29 @@ def sketch_canvas(value: dict, **kwargs) -> gr.HTML:
 
 def drawing(value: dict | None) -> Image.Image | None:
     """The canvas value -> the drawing as an RGB image; None before anything was drawn."""
-    png = value.get("png") if isinstance(value, dict) else None
+    image = _png(value, "png", "The drawing could not be read.")
+    return None if image is None else image.convert("RGB")
+
+
+def colour_layer(value: dict | None) -> Image.Image | None:
+    """The canvas value -> its colour hints (RGBA, transparent where none was painted);
+    None when the model takes none or nothing is painted."""
+    image = _png(value, "hints", "The colours painted could not be read.")
+    return None if image is None else image.convert("RGBA")
+
+
+def _png(value: dict | None, key: str, unreadable: str) -> Image.Image | None:
+    """One PNG data URL of the canvas value, decoded; only this canvas's own size is taken."""
+    png = value.get(key) if isinstance(value, dict) else None
     if not isinstance(png, str):
         return None
     if not png.startswith(PNG_PREFIX) or len(png) > MAX_PNG_CHARS:
-        raise gr.Error("The drawing could not be read.", print_exception=False)
+        raise gr.Error(unreadable, print_exception=False)
     try:
-        with Image.open(io.BytesIO(base64.b64decode(png[len(PNG_PREFIX):], validate=True))) as image:
-            return image.convert("RGB")
+        with Image.open(io.BytesIO(base64.b64decode(png[len(PNG_PREFIX):], validate=True)), formats=["PNG"]) as image:
+            if image.width > 4 * SIZE or image.height > 4 * SIZE:
+                raise gr.Error(unreadable, print_exception=False)
+            image.load()
+            return image
     except (binascii.Error, UnidentifiedImageError, OSError):
-        raise gr.Error("The drawing could not be read.", print_exception=False) from None
+        raise gr.Error(unreadable, print_exception=False) from None

@@ -21,7 +21,7 @@ import gradio as gr
 from PIL import Image
 
 from . import models
-from .canvas import drawing
+from .canvas import colour_layer, drawing
 from .errors import user_errors
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,16 @@ def shown(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run(model, image: Image.Image, seed: int | None = None) -> tuple[Image.Image, Image.Image]:
-    """(what the model sees, its result) for any drawing, label map or photo of a sketch.
+def run(model, image: Image.Image, seed: int | None = None,
+        hints: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
+    """(what the model sees, its result) for any drawing, label map or photo of a sketch,
+    and colour hints painted over it (RGBA, same size; only hint models use them).
 
     Requests that reach the model together are run as one batch (see
     :mod:`pix2pix.batching`); each gets exactly the image it would get alone."""
     from pix2pix.batching import batcher
 
-    prepared = model.prepare(image)
+    prepared = model.prepare(image, hints)
     return prepared.image, batcher(model).generate(prepared, seed=seed)
 
 
@@ -130,7 +132,7 @@ def _draw(value: dict | None, model_name, variation, *, explicit: bool):
             raise SketchError(EMPTY_MESSAGE)
         model = load_model(model_name)
         start = time.perf_counter()
-        seen, result = run(model, image, _seed(variation))
+        seen, result = run(model, image, _seed(variation), colour_layer(value))
     except NoModelInstalled:
         if explicit:
             raise
@@ -188,12 +190,13 @@ def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_
     return open_image(path)
 
 
-def _run_file(model, image: Image.Image, name: str, seed: int | None) -> tuple[Image.Image, Image.Image]:
+def _run_file(model, image: Image.Image, name: str, seed: int | None,
+              hints: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
     """:func:`run` for an uploaded file: a blank one is named as a file, not as the canvas."""
     from pix2pix.sketch import EMPTY_MESSAGE, SketchError
 
     try:
-        return run(model, image, seed)
+        return run(model, image, seed, hints)
     except SketchError as e:
         if str(e) != EMPTY_MESSAGE:
             raise
@@ -210,18 +213,32 @@ def _preview(image: Image.Image, side: int = 512) -> Image.Image:
     return preview
 
 
+def _open_hints(path, model, *, max_mb: float) -> tuple[Image.Image | None, str]:
+    """An uploaded colour-hint image (RGBA, the sketch's size) and a word on it for the status."""
+    if path is None:
+        return None, ""
+    if not model.takes_hints:
+        return None, f" · {model.info.name or 'this model'} takes no colour hints: {Path(path).name} was not used"
+    hints = _open_upload(path, max_mb=max_mb, missing="")
+    if "A" not in hints.getbands() and not (hints.mode == "P" and "transparency" in hints.info):
+        raise gr.Error(f"{Path(path).name} has no transparency: colour hints are a PNG or WebP that is "
+                       "transparent except where you painted colour.", print_exception=False)
+    return hints, f" · colour hints from {Path(path).name}"
+
+
 @user_errors
-def upload(path, model_name, variation, max_mb: float = 20):
+def upload(path, model_name, variation, hints_path=None, max_mb: float = 20):
     """Upload tab: (the upload, what the model sees, result, side-by-side download, status line);
-    the three pictures as PNG files."""
+    the three pictures as PNG files. ``hints_path``: an optional colour-hint image."""
     if path is None:
         return None, None, None, _download(), ""
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
+    hints, said = _open_hints(hints_path, model, max_mb=max_mb)
     start = time.perf_counter()
-    seen, result = _run_file(model, image, Path(path).name, _seed(variation))
+    seen, result = _run_file(model, image, Path(path).name, _seed(variation), hints)
     ms = (time.perf_counter() - start) * 1000
-    status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
+    status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms{said}"
     # Files, not images: gradio writes a returned image into its cache in place, so a second
     # identical answer could truncate the file while the first user is still fetching it.
     named = ((_preview(image), "upload.png"), (seen, "model_input.png"), (result, "result.png"))
@@ -259,19 +276,22 @@ def api_model(value, default: str | None) -> str:
 
 
 @user_errors
-def api_generate(sketch, model: str | None, seed=None, *, default: str | None = None,
+def api_generate(sketch, model: str | None = None, seed=None, hints=None, *, default: str | None = None,
                  max_mb: float = 20) -> Path:
     """API: a sketch (or label map) image file in, the generated 256×256 image out.
 
     An empty ``model`` is the app's default model; ``seed`` -1 (or any negative, or none)
-    gives the deterministic result, 0 to SEED_MAX a variation. Every argument is checked
+    gives the deterministic result, 0 to SEED_MAX a variation; ``hints`` an optional
+    colour-hint image for hint models (RGBA, the sketch's size). Every argument is checked
     before the image is decoded, and each bad one gets its own sentence.
     """
     seed = api_seed(seed)
     name = api_model(model, default)
     image = _open_upload(sketch, max_mb=max_mb, types=None,
                          missing="No sketch was sent: give an image file as the first argument (sketch).")
-    result = _run_file(load_model(name), image, Path(sketch).name, seed)[1]
+    loaded = load_model(name)
+    layer = _open_hints(hints, loaded, max_mb=max_mb)[0] if hints is not None else None
+    result = _run_file(loaded, image, Path(sketch).name, seed, layer)[1]
     return save_png(result, "result.png")
 
 

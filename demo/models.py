@@ -20,6 +20,7 @@ NO_MODEL = (
     "No model is installed yet. Put a shipped model in `weights/` (see the README) "
     "or train one in the **Fine-tune** tab."
 )
+FIRST_LABELS = ("window", "door")  # what a label canvas's brush starts on, when the model has it
 KIND_TEXT = {"sketch": "draw outlines", "labels": "paint label colours", "image": "image to image"}
 
 
@@ -49,8 +50,29 @@ def _one_line(text: str, limit: int = 80) -> str:
 
 
 def choices(entries: list[ModelEntry]) -> list[tuple[str, str]]:
-    """Dropdown (label, value) pairs: the name and its one-line description."""
-    return [(f"{e.name} — {_one_line(e.info.description)}" if e.info.description else e.name, e.name) for e in entries]
+    """Dropdown (label, value) pairs: the name and its one-line description; a fine-tuned
+    model also says when it was saved, its steps and its validation L1 (what tells apart
+    the runs of one data set)."""
+    return [(" · ".join(x for x in (_title(e), _facts(e)) if x), e.name) for e in entries]
+
+
+def _title(e: ModelEntry) -> str:
+    return f"{e.name} — {_one_line(e.info.description, 60)}" if e.info.description else e.name
+
+
+def _facts(e: ModelEntry) -> str:
+    """"12 May 14:03 · 540 steps · val L1 0.142" for a fine-tuned model ("" for a shipped one)."""
+    import time
+
+    if e.shipped:
+        return ""
+    try:
+        saved = time.strftime("%d %b %H:%M", time.localtime((e.path / "model.safetensors").stat().st_mtime))
+    except OSError:
+        saved = ""
+    l1 = e.info.extra.get("val_l1")
+    l1 = f"val L1 {l1:.3f}" if isinstance(l1, (int, float)) else ""
+    return " · ".join(x for x in (saved, f"{e.info.steps} steps" if e.info.steps else "", l1) if x)
 
 
 def describe(entry: ModelEntry | None) -> str:
@@ -81,18 +103,22 @@ def canvas(entry: ModelEntry | None, image: str | None = None) -> dict:
     """The canvas value that sets it up for this model (see :mod:`demo.canvas`).
 
     Sketch models: a black pen on white. Label models: their class colours, named, as the
-    only brushes, on a canvas filled with the background class, and a result at once
-    (a blank label map is a valid input: a bare wall). ``image`` (a data URL) is a
-    picture to start from, such as an example.
+    only brushes (starting on "window", the first thing people add to a wall), on a canvas
+    filled with the background class, and a result at once (a blank label map is a valid
+    input: a bare wall). Models with hint channels also get the colour brush. ``image`` (a
+    data URL) is a picture to start from, such as an example.
     """
+    hints = entry is not None and entry.config.hint_channels > 0
     if entry is None or not is_labels(entry.info):
-        setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": []}
+        setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": [], "hints": hints, "key": "sketch"}
         return {"setup": setup, "image": image, "generate": image is not None}
     info = entry.info
     fill = hex_color(background_color(info))
     palette = [{"color": hex_color(c.color), "name": c.name} for c in info.palette]
-    pen = next((p["color"] for p in palette if p["color"] != fill), fill)
-    setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette}
+    others = [p for p in palette if p["color"] != fill] or palette
+    pen = next((p for p in others if p["name"].lower() in FIRST_LABELS), others[0])["color"]
+    key = "labels:" + ",".join(p["color"] for p in palette)  # models with the same classes share a drawing
+    setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette, "hints": hints, "key": key}
     return {"setup": setup, "image": image, "generate": True}
 
 

@@ -50,15 +50,16 @@ def _api(settings: Settings) -> None:
     """``/generate`` and ``/list_models`` for gradio_client; the page's own events are private."""
     with gr.Column(visible=False):
         sketch = gr.File(label="sketch")  # any image file; the handler says what is wrong with others
-        model = gr.Textbox(label="model", info="a name from /list_models; empty: the default model")
+        model = gr.Textbox("", label="model", info="a name from /list_models; empty: the default model")
         # No rounding or bounds here: gradio would answer a wrong type with a bare error;
         # the handler checks the value and names the parameter.
         seed = gr.Number(label="seed", value=-1, precision=None, info=handlers.SEED_RULE)
+        hints = gr.File(None, label="hints", file_types=[".png", ".webp"])
         image = gr.Image(label="image", type="filepath", format="png")
         button = gr.Button()
     button.click(
         partial(handlers.api_generate, default=settings.default_model, max_mb=settings.max_sketch_mb),
-        [sketch, model, seed], image, api_name="generate", **API,
+        [sketch, model, seed, hints], image, api_name="generate", **API,
     )
     gr.api(handlers.api_list_models, api_name="list_models")
 

@@ -23,6 +23,7 @@ from torchvision.transforms.v2.functional import gaussian_blur
 from .config import HINT_CHANNELS
 
 REF_SIZE = 256  # the pixel sizes below are at this image size and scale with it
+PAINTED_ALPHA = 0.25  # a model pixel counts as painted from this much coverage on
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,16 @@ def empty(size: int) -> torch.Tensor:
 def from_image(layer: Image.Image | None, size: int) -> torch.Tensor:
     """A painted hint layer (RGBA; colour where painted, transparent elsewhere) -> (4, S, S).
 
-    The layer must already be framed like the sketch (same crop and size); alpha above
-    half counts as painted, so anti-aliased stroke edges do not smear a faint colour."""
+    The layer must already be framed like the sketch (same crop and size). A pixel counts
+    as painted from a quarter of its area on (alpha >= 0.25, see ``infer.frame_hints``):
+    a thin stroke survives the downscale, a stroke's faint anti-aliased fringe does not."""
     if layer is None:
         return empty(size)
     layer = layer.convert("RGBA")
     if layer.size != (size, size):
-        layer = layer.resize((size, size), Image.Resampling.NEAREST)
+        layer = layer.resize((size, size), Image.Resampling.BOX)
     arr = torch.from_numpy(np.asarray(layer, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    mask = (arr[3:4] > 0.5).float()
+    mask = (arr[3:4] >= PAINTED_ALPHA).float()
     return torch.cat([(arr[:3] * 2 - 1) * mask, mask])
 
 

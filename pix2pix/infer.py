@@ -182,11 +182,13 @@ class Sketch2Image:
 
 def frame_hints(layer: Image.Image, frame: Frame | None, size: int) -> Image.Image:
     """A hint layer cropped and resized exactly as its sketch was (``frame`` None: the whole
-    layer, stretched to the square); nearest neighbour, so painted colours stay unblended."""
+    layer, stretched to the square). Box-averaged with premultiplied alpha (Pillow's RGBA
+    resize): alpha becomes the painted fraction of each model pixel, so a brush stroke
+    thinner than one of them still arrives, in its own colour, not blended toward black."""
     layer = layer.convert("RGBA")
     if frame is None:
-        return layer.resize((size, size), Image.Resampling.NEAREST)
-    return frame_image(layer, frame, size, fill=(0, 0, 0, 0), resample=Image.Resampling.NEAREST)
+        return layer.resize((size, size), Image.Resampling.BOX)
+    return frame_image(layer, frame, size, fill=(0, 0, 0, 0), resample=Image.Resampling.BOX)
 
 
 _cache: dict[tuple, Sketch2Image] = {}

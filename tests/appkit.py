@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pix2pix.io import save_pretrained
 
 SKETCH_MODEL = "sketchy"
 LABEL_MODEL = "labelly"
+HINT_MODEL = "hinty"
 # A facades-like palette: the canvas starts in the wall colour, windows and doors go on top.
 PALETTE = [
     LabelClass(1, "background", (0, 0, 170)),
@@ -46,6 +48,40 @@ def make_models(runs: Path, sketch_ngf: int = 8) -> None:
     info = ModelInfo(name=LABEL_MODEL, description="Test label model", input_kind="labels", palette=PALETTE,
                      background_label=2)
     save_pretrained(random_generator(cfg), cfg, info, runs / LABEL_MODEL / "model")
+
+
+def make_hint_model(runs: Path) -> None:
+    """A sketch model with colour-hint channels (random weights: the hints change its output)."""
+    torch.manual_seed(1)
+    cfg = ModelConfig(ngf=8, ndf=8, hint_channels=4)
+    info = ModelInfo(name=HINT_MODEL, description="Test hint model", input_kind="sketch")
+    save_pretrained(random_generator(cfg), cfg, info, runs / HINT_MODEL / "model")
+
+
+def train_hint_model(folder: Path, steps: int = 120) -> Path:
+    """A tiny hint model that has learnt to follow hints: ellipse outlines whose photo is red
+    or blue at random, so only a hint says which (about 15 s on one CPU core)."""
+    from pix2pix.config import TrainConfig
+    from pix2pix.train import Trainer
+
+    size = 64
+    data = folder / "two-colours"
+    data.mkdir(parents=True, exist_ok=True)
+    for i in range(16):
+        r = random.Random(i)
+        ab = Image.new("RGB", (2 * size, size), "white")
+        x0, y0 = r.randint(4, 16), r.randint(4, 16)
+        box = (x0, y0, x0 + r.randint(30, 44), y0 + r.randint(30, 44))
+        ImageDraw.Draw(ab).ellipse(box, outline="black", width=2)
+        fill = (220, 40, 40) if r.random() < 0.5 else (40, 40, 220)
+        ImageDraw.Draw(ab).ellipse((box[0] + size, box[1], box[2] + size, box[3]), fill=fill)
+        ab.save(data / f"{i:03d}.png")
+    cfg = TrainConfig(steps=steps, batch_size=4, lr=1e-3, decay_from=1.0, workers=0, val_fraction=0.2, hints=True,
+                      input_kind="sketch", bn_images=16)
+    run = folder / HINT_MODEL
+    Trainer(data, run, ModelConfig(ngf=16, ndf=16, image_size=size), cfg,
+            info=ModelInfo(name=HINT_MODEL, description="Tiny two-colour hint model", input_kind="sketch")).fit()
+    return run / "model"
 
 
 def shipped(name: str) -> bool:

@@ -61,7 +61,8 @@ def test_the_canvas_follows_the_model(runs):
     assert [c["name"] for c in labels["setup"]["palette"]] == ["background", "facade", "window", "door", "balcony"]
     assert labels["setup"]["pen"] != "#0000ff" and labels["generate"]
     pen = models.canvas(models.find(entries, SKETCH_MODEL))
-    assert pen["setup"] == {"fill": "#ffffff", "pen": "#000000", "size": models.PEN_SIZE, "palette": []}
+    assert pen["setup"] == {"fill": "#ffffff", "pen": "#000000", "size": models.PEN_SIZE, "palette": [],
+                            "hints": False, "key": "sketch"}
     assert not pen["generate"]
     assert models.pick(entries, LABEL_MODEL) == LABEL_MODEL and models.pick([], None) is None
     assert models.pick(entries, "nope") == entries[0].name

@@ -2,7 +2,6 @@
 training) and colour hints end to end: trained from the command line, painted at inference."""
 
 import json
-import random
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from appkit import train_hint_model
 from conftest import ROOT, cli_env
 from pix2pix import hints
 from pix2pix.cli import main
@@ -119,31 +119,16 @@ def test_hints_from_init_start_as_the_init_model(tiny_data, tmp_path):
     assert w_ft[:, 3:].abs().max() < 1e-6  # the hint weights start at zero
 
 
-def two_colour_shapes(folder, n=16, size=64):
-    """Ellipse outlines whose 'photo' is the filled shape, red or blue at random: without a
-    hint the colour is a coin toss, with one it is not."""
-    folder.mkdir(parents=True)
-    for i in range(n):
-        r = random.Random(i)
-        a, b = Image.new("RGB", (size, size), "white"), Image.new("RGB", (size, size), "white")
-        x0, y0 = r.randint(4, 16), r.randint(4, 16)
-        box = (x0, y0, x0 + r.randint(30, 44), y0 + r.randint(30, 44))
-        ImageDraw.Draw(a).ellipse(box, outline="black", width=2)
-        ImageDraw.Draw(b).ellipse(box, fill=(220, 40, 40) if r.random() < 0.5 else (40, 40, 220))
-        ab = Image.new("RGB", (2 * size, size))
-        ab.paste(a)
-        ab.paste(b, (size, 0))
-        ab.save(folder / f"{i:03d}.png")
-
-
 @pytest.mark.slow
 def test_train_hints_then_generate_with_hints_follows_the_colour(tmp_path):
     """`train --hints` for a few CPU steps, then `generate --hints`: a red hint makes the
     painted region redder than no hint does, a blue one bluer."""
-    two_colour_shapes(tmp_path / "data")
+    # the data of appkit.train_hint_model, trained here from the command line
+    train_hint_model(tmp_path / "made", steps=1)
+    data = tmp_path / "made" / "two-colours"
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "pix2pix", "-q"]
-    subprocess.run([*cli, "train", str(tmp_path / "data"), "--out", str(run), "--hints", "--input-kind", "image",
+    subprocess.run([*cli, "train", str(data), "--out", str(run), "--hints", "--input-kind", "image",
                     "--steps", "120", "--batch-size", "4", "--lr", "1e-3", "--decay-from", "1", "--ngf", "16",
                     "--ndf", "16", "--size", "64", "--workers", "0", "--val-fraction", "0.2", "--bn-images", "16"],
                    cwd=ROOT, env=cli_env(), check=True, capture_output=True)
@@ -168,7 +153,7 @@ def test_train_hints_then_generate_with_hints_follows_the_colour(tmp_path):
     # and on the validation pairs, hints sampled from the targets bring the outputs closer to them
     scores = {}
     for n in (0, 8):
-        done = subprocess.run([*cli, "evaluate", str(tmp_path / "data"), "--model", str(run / "model"), "--split", "all",
+        done = subprocess.run([*cli, "evaluate", str(data), "--model", str(run / "model"), "--split", "all",
                                "--hints", str(n)], cwd=ROOT, env=cli_env(), check=True, capture_output=True, text=True)
         scores[n] = json.loads(done.stdout)
     assert scores[8]["hints"] == 8 and scores[8]["l1"] < scores[0]["l1"], scores

@@ -33,6 +33,11 @@ def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
                     "a transparent PNG. The drawing is found, cropped with a margin and its lines evened out.",
                     elem_classes="help",
                 )
+                hints = gr.File(
+                    label="Colour hints (optional, for models that take them): a transparent PNG or WebP the "
+                          "sketch's size, with colour painted where you want it",
+                    file_types=[".png", ".webp"], height=90, elem_id="upload-hints",
+                )
                 original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)
                 variation = gr.Slider(0, 99, value=0, step=1, label="Variation", info="0: the model's usual output.")
                 run = gr.Button("Generate again", elem_id="upload-generate")
@@ -45,8 +50,9 @@ def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
     go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs, outputs = [file, model, variation], [original, seen, result, pair, status]
+    inputs, outputs = [file, model, variation, hints], [original, seen, result, pair, status]
     file.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
     run.click(go, inputs, outputs, **INFERENCE, **PRIVATE)
     variation.release(go, inputs, outputs, **INFERENCE, **PRIVATE)
     model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)

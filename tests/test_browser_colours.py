@@ -1,0 +1,112 @@
+"""Colour painting in a real browser: the colour brush steers a hint model's result, the
+drawing survives switching models, and the shortcuts work wherever focus is on the tab."""
+
+from __future__ import annotations
+
+import io
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, train_hint_model
+from test_browser import NEW_RESULT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
+
+from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
+
+pytestmark = pytest.mark.slow  # a real app in headless Chromium, and a model trained for it
+ON = re.compile(r"\bon\b")  # the active tool
+CIRCLE = [(0.25 + 0.25 * np.cos(t), 0.5 + 0.25 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 25)]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("colours")
+    make_models(tmp / "runs")
+    train_hint_model(tmp / "runs")  # follows red and blue hints
+    with AppProcess(tmp / "app.log", "--runs", str(tmp / "runs"), "--data-root", str(tmp / "data"),
+                    "--model", HINT_MODEL, "--no-training") as proc:
+        proc.wait_serving()
+        proc.wait_log(" ready ")
+        yield proc
+
+
+@pytest.fixture
+def page(app, browser):  # noqa: F811 - the fixture imported above
+    page = browser.new_page(viewport={"width": 1360, "height": 1100})
+    page.goto(app.url)
+    expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)
+    yield page
+    page.close()
+
+
+def result_after(page, action) -> np.ndarray:
+    """Do ``action``, wait for the new result on the page, and fetch it as an RGB array."""
+    before = page.evaluate(RESULT_SRC)
+    action()
+    page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
+    with urllib.request.urlopen(page.evaluate(RESULT_SRC)) as r:
+        return np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), float)
+
+
+def redness(result: np.ndarray) -> float:
+    """Red minus blue in the middle of the result: where the hints are painted."""
+    h, w = result.shape[:2]
+    middle = result[int(0.35 * h): int(0.65 * h), int(0.35 * w): int(0.65 * w)]
+    return float((middle[..., 0] - middle[..., 2]).mean())
+
+
+def paint(page, swatch: str) -> None:
+    page.locator(f"#sketch [data-swatch='{swatch}']").click()
+    stroke(page, [(0.16, 0.42), (0.34, 0.42), (0.16, 0.48), (0.34, 0.5), (0.16, 0.55), (0.34, 0.58)])  # a scribble
+
+
+def test_colour_strokes_steer_the_result_and_undo_covers_them(page):
+    colours = page.locator("#sketch .sk-colours")
+    expect(colours).to_be_visible()
+    plain = result_after(page, lambda: stroke(page, CIRCLE))
+    red = result_after(page, lambda: paint(page, "#d62828"))
+    shot(page, "colours_red")
+    undone = result_after(page, lambda: page.locator("#sketch [data-action=undo]").click())
+    blue = result_after(page, lambda: paint(page, "#1d4ed8"))
+    shot(page, "colours_blue")
+    print(f"\nred minus blue in the middle: none {redness(plain):.0f}, red hint {redness(red):.0f}, "
+          f"blue hint {redness(blue):.0f}")
+    assert redness(red) > redness(plain) + 25 and redness(blue) < redness(plain) - 25
+    assert np.abs(undone - plain).mean() < 1  # the colour stroke was undone, the drawing kept
+    cleared = result_after(page, lambda: page.locator("#sketch [data-action=clearcolours]").click())
+    assert np.abs(cleared - plain).mean() < 1
+
+    # Another kind of model hides the colour tools; coming back brings the drawing back.
+    pick(page, "#draw-model", LABEL_MODEL)
+    expect(colours).to_be_hidden()
+    expect(page.locator("#sketch .sk-active")).to_have_text("Brush: window")
+    page.wait_for_function("() => document.querySelector('#result img')?.naturalWidth === 256")  # the wall
+    back = result_after(page, lambda: pick(page, "#draw-model", HINT_MODEL))
+    expect(colours).to_be_visible()
+    assert np.abs(back - plain).mean() < 1
+    expect(page.locator("#sketch [data-action=undo]")).to_be_enabled()
+
+
+def test_shortcuts_work_wherever_focus_is_on_the_tab(page):
+    stroke(page, CIRCLE)
+    expect(page.locator("#sketch [data-action=undo]")).to_be_enabled(timeout=10_000)
+    page.locator("#header").click()  # focus away from the canvas
+    page.keyboard.press("Control+z")
+    expect(page.locator("#sketch [data-action=undo]")).to_be_disabled()
+    page.keyboard.press("Control+Shift+z")
+    expect(page.locator("#sketch [data-action=undo]")).to_be_enabled()
+    page.keyboard.press("e")
+    expect(page.locator("#sketch [data-action=eraser]")).to_have_class(ON)
+    page.keyboard.press("b")
+    expect(page.locator("#sketch [data-action=pen]")).to_have_class(ON)
+    size = page.locator("#sketch .sk-size")
+    start = int(size.input_value())
+    page.keyboard.press("]")
+    assert int(size.input_value()) == start + 2
+    page.locator("#sketch .sk-colours [data-action=colour]").click()
+    page.keyboard.press("e")
+    expect(page.locator("#sketch [data-action=uncolour]")).to_have_class(ON)
+    assert "(B)" in page.locator("#sketch [data-action=pen]").get_attribute("title")

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import models
+from .canvas import SIZE as CANVAS_SIZE
 from .canvas import colour_layer, drawing
 from .errors import user_errors
 
@@ -226,12 +227,31 @@ def _open_hints(path, model, *, max_mb: float) -> tuple[Image.Image | None, str]
     return hints, f" · colour hints from {Path(path).name}"
 
 
+MISMATCH = {
+    "photo": "This looks like a photo, not a sketch: the model expects an outline drawing. "
+             "*Turn it into an outline* draws one from it, to edit in the Draw tab.",
+    "drawing": "This looks like a line drawing, but {name} takes a colour label map (flat areas of its label "
+               "colours): paint one in the Draw tab.",
+}
+
+
+def _notice(model, image: Image.Image) -> tuple[str, bool]:
+    """A line on an input of the wrong kind, and whether to offer to turn it into an outline."""
+    from pix2pix.inputs import mismatch
+
+    kind = mismatch(image, model.info.input_kind, [tuple(c.color) for c in model.info.palette])
+    if kind is None:
+        return "", False
+    return "  \n⚠ " + MISMATCH[kind].format(name=model.info.name or "this model"), kind == "photo"
+
+
 @user_errors
 def upload(path, model_name, variation, hints_path=None, max_mb: float = 20):
-    """Upload tab: (the upload, what the model sees, result, side-by-side download, status line);
-    the three pictures as PNG files. ``hints_path``: an optional colour-hint image."""
+    """Upload tab: (the upload, what the model sees, result, side-by-side download, status
+    line, the "turn it into an outline" button); the three pictures as PNG files.
+    ``hints_path``: an optional colour-hint image."""
     if path is None:
-        return None, None, None, _download(), ""
+        return None, None, None, _download(), "", gr.Button(visible=False)
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
     hints, said = _open_hints(hints_path, model, max_mb=max_mb)
@@ -239,11 +259,28 @@ def upload(path, model_name, variation, hints_path=None, max_mb: float = 20):
     seen, result = _run_file(model, image, Path(path).name, _seed(variation), hints)
     ms = (time.perf_counter() - start) * 1000
     status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms{said}"
+    notice, offer = _notice(model, image)
     # Files, not images: gradio writes a returned image into its cache in place, so a second
     # identical answer could truncate the file while the first user is still fetching it.
     named = ((_preview(image), "upload.png"), (seen, "model_input.png"), (result, "result.png"))
     pictures = [save_png(im, name) for im, name in named]
-    return *pictures, _download(seen, result), status
+    return *pictures, _download(seen, result), status + notice, gr.Button(visible=offer)
+
+
+@user_errors
+def outline_for_canvas(path, model_name, max_mb: float = 20):
+    """"Turn it into an outline": the uploaded photo's outline, opened in the Draw tab's
+    canvas with the same model: (canvas, Draw tab picker, tabs)."""
+    from pix2pix.outlines import photo_to_outline
+    from pix2pix.imaging import to_rgb
+
+    from .canvas import data_url
+
+    photo = to_rgb(_open_upload(path, max_mb=max_mb))
+    photo.thumbnail((1024, 1024))  # plenty for a 512 px canvas, and quick on a 24 MP photo
+    outline = ImageOps.pad(photo_to_outline(photo), (CANVAS_SIZE, CANVAS_SIZE), color="white")  # no stretching
+    entry = models.find(models.available(), model_name)
+    return models.canvas(entry, data_url(outline)), gr.Dropdown(value=model_name), gr.Tabs(selected="draw")
 
 
 def api_seed(value) -> int | None:

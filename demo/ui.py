@@ -38,8 +38,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             + ("or teach a model your own pairs." if settings.training else "and compare models."),
             elem_id="header",
         )
-        with gr.Tabs(selected="draw"):
-            pickers = [draw.build(demo, settings), upload.build(demo, settings)]
+        with gr.Tabs(selected="draw") as tabs:
+            draw_model, canvas = draw.build(demo, settings)
+            pickers = [draw_model, upload.build(demo, settings, (canvas, draw_model, tabs))]
             if settings.training:
                 finetune.build(demo, settings, pickers)
         _api(settings)

@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from appkit import LABEL_MODEL, SKETCH_MODEL, AppProcess, free_port, make_models, shipped, sketch
 from conftest import ROOT, write_side_by_side
@@ -120,12 +120,28 @@ def test_label_maps_are_snapped_not_normalized(runs):
 
 def test_upload_shows_what_the_model_sees(tmp_path, runs):
     photo = Image.new("RGB", (1200, 700), (90, 90, 95))  # light lines on a dark board, off-centre
-    photo.paste(sketch("bag", 300).point(lambda v: 255 - v), (800, 50))
+    lines = sketch("bag", 300).convert("L").point(lambda v: 255 - v)
+    photo.paste((235, 235, 235), (800, 50), mask=lines)
     shown = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
-    (original, seen, result), download, status = [Image.open(f) for f in shown[:3]], *shown[3:]
+    (original, seen, result), (download, status, offer) = [Image.open(f) for f in shown[:3]], shown[3:]
     assert seen.size == result.size == (256, 256) and max(original.size) <= 512 and download.visible
     assert np.asarray(seen)[0, 0].tolist() == [255, 255, 255]  # dark board -> white paper
-    assert "1200×700" in status
+    assert "1200×700" in status and "looks like" not in status and not offer.visible
+
+
+def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_an_outline(tmp_path, runs):
+    photo = Image.new("RGB", (300, 400), "white")
+    ImageDraw.Draw(photo).rounded_rectangle((60, 80, 240, 330), radius=40, fill=(150, 40, 60))  # a red bag
+    status, offer = handlers.upload(png(tmp_path, photo, "bag.jpg"), SKETCH_MODEL, 0)[4:]
+    assert "looks like a photo" in status and offer.visible
+    canvas, picker, tabs = handlers.outline_for_canvas(str(tmp_path / "bag.jpg"), SKETCH_MODEL)
+    assert picker.value == SKETCH_MODEL and tabs.selected == "draw" and canvas["generate"]
+    outline = drawing({"png": canvas["image"]})
+    assert outline.size == (512, 512)  # padded, not stretched
+    ink = np.argwhere(np.asarray(outline.convert("L")) < 128)
+    assert len(ink) > 200 and (ink.max(0) - ink.min(0))[0] > (ink.max(0) - ink.min(0))[1]  # taller than wide
+    status, offer = handlers.upload(png(tmp_path, sketch("shoe"), "shoe.png"), LABEL_MODEL, 0)[4:]
+    assert "looks like a line drawing" in status and LABEL_MODEL in status and not offer.visible
 
 
 @pytest.mark.parametrize("name, data, message", [

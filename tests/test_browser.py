@@ -144,16 +144,17 @@ def test_an_example_loads_into_the_canvas(page):
 
 def test_upload_shows_what_the_model_sees_and_the_result(page, tmp_path):
     page.get_by_role("tab", name="Upload").click()
-    board = sketch("bag", 300).point(lambda v: 255 - v)  # light lines on a dark board, off-centre
+    lines = sketch("bag", 300).convert("L").point(lambda v: 255 - v)  # light lines on a dark board, off-centre
     from PIL import Image
 
     photo = Image.new("RGB", (1400, 900), (60, 60, 66))
-    photo.paste(board, (950, 80))
+    photo.paste((230, 230, 230), (950, 80), mask=lines)
     photo.save(tmp_path / "board.jpg", quality=90)
     page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "board.jpg")
     expect(page.locator("#upload-seen img")).to_have_count(1, timeout=30_000)
     expect(page.locator("#upload-result img")).to_have_count(1, timeout=30_000)
     expect(page.locator("#upload-status")).to_contain_text("1400×900")
+    expect(page.locator("#upload-status")).not_to_contain_text("looks like")
     shot(page, "upload_result")
 
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")

@@ -1,5 +1,6 @@
-"""Colour painting in a real browser: the colour brush steers a hint model's result, the
-drawing survives switching models, and the shortcuts work wherever focus is on the tab."""
+"""The Draw tab's second pass in a real browser: the colour brush steers a hint model's
+result, the drawing survives switching models, the shortcuts work wherever focus is on the
+tab, and an uploaded photo is recognised and can become an outline to edit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, train_hint_model
 from test_browser import NEW_RESULT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
@@ -110,3 +111,27 @@ def test_shortcuts_work_wherever_focus_is_on_the_tab(page):
     page.keyboard.press("e")
     expect(page.locator("#sketch [data-action=uncolour]")).to_have_class(ON)
     assert "(B)" in page.locator("#sketch [data-action=pen]").get_attribute("title")
+
+
+def test_an_uploaded_photo_is_told_and_becomes_an_outline_in_the_canvas(page, tmp_path):
+    photo = Image.new("RGB", (300, 400), "white")
+    ImageDraw.Draw(photo).rounded_rectangle((60, 80, 240, 330), radius=40, fill=(150, 40, 60))
+    photo.save(tmp_path / "bag.jpg", quality=92)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "bag.jpg")
+    expect(page.locator("#upload-status")).to_contain_text("looks like a photo", timeout=30_000)
+    shot(page, "upload_photo_notice")
+    before = page.evaluate(RESULT_SRC)
+    page.locator("#to-outline").click()
+    expect(page.locator("#sketch canvas")).to_be_visible(timeout=30_000)  # the Draw tab, opened
+    page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
+    ink = page.evaluate("""() => {
+      const c = document.querySelector('#sketch canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
+      return n;
+    }""")
+    assert ink > 500  # the outline is on the canvas, ready to edit
+    expect(page.locator("#sketch [data-action=clear]")).to_be_enabled()
+    shot(page, "outline_in_canvas")

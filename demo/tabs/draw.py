@@ -12,8 +12,9 @@ from ..settings import Settings
 from . import INFERENCE, PRIVATE
 
 
-def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
-    """Builds the tab; returns its model picker (refreshed when a fine-tune run ends)."""
+def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
+    """Builds the tab; returns its model picker (refreshed when a fine-tune run ends) and
+    its canvas (which the Upload tab can open an outline in)."""
     examples = gallery.list_examples(settings.examples_dir)
     with gr.Tab("Draw", id="draw"):
         with gr.Row(equal_height=True):
@@ -58,4 +59,4 @@ def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
     demo.load(partial(models.open_canvas, settings.default_model), None, [model, about, canvas], **PRIVATE)
     if examples:
         picks.select(gallery.loader(examples), model, [canvas, model, about], **PRIVATE)
-    return model
+    return model, canvas

@@ -13,8 +13,10 @@ from ..settings import Settings
 from . import INFERENCE, PRIVATE
 
 
-def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
-    """Builds the tab; returns its model picker (refreshed when a fine-tune run ends)."""
+def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
+    """Builds the tab; returns its model picker (refreshed when a fine-tune run ends).
+    ``draw_tab``: (the Draw tab's canvas and picker, the tabs), where an outline made from
+    an uploaded photo opens."""
     with gr.Tab("Upload", id="upload"):
         with gr.Row(equal_height=True):
             model = gr.Dropdown(label="Model", choices=[], scale=2, elem_id="upload-model")
@@ -47,10 +49,13 @@ def build(demo: gr.Blocks, settings: Settings) -> gr.Dropdown:
                 result = gr.Image(label="Result", type="pil", format="png", interactive=False,
                                   buttons=["download", "fullscreen"], elem_id="upload-result")
                 status = gr.Markdown(elem_id="upload-status")
+                to_outline = gr.Button("Turn it into an outline", visible=False, size="sm", elem_id="to-outline")
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
     go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs, outputs = [file, model, variation, hints], [original, seen, result, pair, status]
+    inputs, outputs = [file, model, variation, hints], [original, seen, result, pair, status, to_outline]
+    to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
+                     list(draw_tab), **PRIVATE)
     file.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
     hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
     run.click(go, inputs, outputs, **INFERENCE, **PRIVATE)

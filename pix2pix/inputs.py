@@ -1,0 +1,55 @@
+"""Does an input look like what a model takes? A photo given to a sketch model, or a line
+drawing given to a label-map model, still gives an image, but a useless one; the app says
+so in one line instead of letting it pass silently.
+
+The test is the ink's shape. A drawing's ink (whatever differs from the paper, or from a
+dark board) is lines: a few pixels wide, gone after a 5×5 erosion at 128 px. A photo's
+object and a label map's regions are solid areas. Measured on this project's data: the
+nine example sketches keep 0.000–0.001 of their area as solid ink; 286 of 300 random
+fashion product photos are over the 0.05 threshold (the misses are white or pale
+garments on white); all 350 facades label maps pass as label maps.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .imaging import to_rgb
+
+ANALYSIS_SIDE = 128
+PHOTO_SOLID = 0.05  # more solid ink than this: not a line drawing
+WHITE_MIN = 225  # every channel above this: paper, not a label colour
+DRAWING_WHITE = 0.5  # a label map is all regions: a drawing is mostly paper
+
+
+def _small(image: Image.Image) -> np.ndarray:
+    small = to_rgb(image).copy()
+    small.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
+    return np.asarray(small, np.float32)
+
+
+def solid_ink(image: Image.Image) -> float:
+    """The share of the picture covered by ink in areas, not lines (0 for a clean drawing)."""
+    grey = _small(image).mean(axis=2)
+    paper = np.median(grey)  # white paper, or a dark board with light lines
+    ink = (np.abs(grey - paper) > 25).astype(np.uint8)
+    return float(cv2.erode(ink, np.ones((5, 5), np.uint8)).mean())
+
+
+def paper_share(image: Image.Image) -> float:
+    """The share of near-white pixels."""
+    return float((_small(image).min(axis=2) > WHITE_MIN).mean())
+
+
+def mismatch(image: Image.Image, input_kind: str, palette_colours: list[tuple[int, int, int]] = ()) -> str | None:
+    """A one-line notice when ``image`` is not the kind of input the model takes, else None:
+    ``"photo"`` for a photo (or painting) given to a sketch model, ``"drawing"`` for a line
+    drawing given to a label-map model whose palette has no white."""
+    if input_kind == "sketch" and solid_ink(image) > PHOTO_SOLID:
+        return "photo"
+    if input_kind == "labels" and not any(min(c) > WHITE_MIN for c in palette_colours):
+        if paper_share(image) > DRAWING_WHITE and solid_ink(image) < PHOTO_SOLID:
+            return "drawing"
+    return None

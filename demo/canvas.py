@@ -41,6 +41,10 @@ TEMPLATE = f"""
   <div class="sk-tools">
     <button type="button" data-action="pen" title="Pen (B)">Pen</button>
     <button type="button" data-action="eraser" title="Eraser (E)">Eraser</button>
+    <button type="button" data-action="rect" class="sk-label-tool" title="Rectangle (R): drag to fill a box with the label"
+      hidden>Rectangle</button>
+    <button type="button" data-action="fill" class="sk-label-tool" title="Fill (F): click to fill an area with the label"
+      hidden>Fill</button>
     <label>Size <input class="sk-size" type="range" min="1" max="64" value="6" title="Size ([ and ])"></label>
     <span class="sk-active"></span>
     <span class="sk-sep"></span>

@@ -135,3 +135,29 @@ def test_an_uploaded_photo_is_told_and_becomes_an_outline_in_the_canvas(page, tm
     assert ink > 500  # the outline is on the canvas, ready to edit
     expect(page.locator("#sketch [data-action=clear]")).to_be_enabled()
     shot(page, "outline_in_canvas")
+
+
+def canvas_colour(page, fx: float, fy: float) -> list[int]:
+    return page.evaluate("""([fx, fy]) => {
+      const c = document.querySelector('#sketch canvas');
+      return [...c.getContext('2d').getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data.slice(0, 3)];
+    }""", [fx, fy])
+
+
+def test_label_maps_get_a_rectangle_and_a_fill(page):
+    pick(page, "#draw-model", LABEL_MODEL)
+    page.wait_for_function("() => document.querySelector('#result img')?.naturalWidth === 256")  # the bare wall
+    expect(page.locator("#sketch [data-action=rect]")).to_be_visible()
+    page.locator("#sketch .sk-palette button").filter(has_text="window").click()
+    page.locator("#sketch [data-action=rect]").click()
+    result_after(page, lambda: stroke(page, [(0.2, 0.2), (0.5, 0.45)]))
+    assert canvas_colour(page, 0.35, 0.3) == [0, 85, 255]  # window, inside the box
+    assert canvas_colour(page, 0.7, 0.7) == [0, 0, 255]  # still wall outside it
+    page.locator("#sketch .sk-palette button").filter(has_text="balcony").click()
+    page.keyboard.press("f")
+    result_after(page, lambda: stroke(page, [(0.8, 0.8)]))  # a click on the wall fills the wall
+    assert canvas_colour(page, 0.7, 0.7) == [255, 85, 0] and canvas_colour(page, 0.05, 0.95) == [255, 85, 0]
+    assert canvas_colour(page, 0.35, 0.3) == [0, 85, 255]  # the window box is not wall: untouched
+    shot(page, "labels_rect_and_fill")
+    pick(page, "#draw-model", HINT_MODEL)
+    expect(page.locator("#sketch [data-action=rect]")).to_be_hidden()

@@ -28,10 +28,10 @@ const hintCtx = hint.getContext("2d");
 
 let setup = { fill: "#ffffff", pen: "#000000", size: 6, palette: [], hints: false, key: "" };
 let background = null; // an Image drawn under the strokes (a loaded example)
-let ops = []; // {layer: "ink"|"hint", color, size, erase, points} or {clear: "ink"|"hint"}
+let ops = []; // {layer: "ink"|"hint", color, size, erase, points} (rect/fill: shape) or {clear: "ink"|"hint"}
 let undone = [];
 let current = null;
-let tool = "pen"; // pen | eraser | colour | uncolour
+let tool = "pen"; // pen | eraser | rect | fill (label maps) | colour | uncolour
 let color = setup.pen;
 let hintColor = picker.value;
 let sent = 0;
@@ -46,8 +46,44 @@ function visibleOps(which) {
   return ops.slice(start).filter((op) => op.layer === which);
 }
 
+function fillRect(ctx, op) {
+  const [[x0, y0], [x1, y1]] = [op.points[0], op.points[op.points.length - 1]];
+  ctx.fillStyle = op.color;
+  ctx.fillRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+}
+
+const FILL_TOLERANCE = 60; // per channel: takes in the blended pixels along a stroke's edge
+function floodFill(ctx, op) {
+  const { width: w, height: h } = ctx.canvas;
+  const image = ctx.getImageData(0, 0, w, h);
+  const d = image.data;
+  const [sx, sy] = op.points[0].map(Math.floor);
+  if (sx < 0 || sy < 0 || sx >= w || sy >= h) return;
+  const start = (sy * w + sx) * 4;
+  const from = [d[start], d[start + 1], d[start + 2]];
+  const to = [1, 3, 5].map((i) => parseInt(op.color.slice(i, i + 2), 16));
+  const near = (i) => Math.abs(d[i] - from[0]) <= FILL_TOLERANCE && Math.abs(d[i + 1] - from[1]) <= FILL_TOLERANCE
+    && Math.abs(d[i + 2] - from[2]) <= FILL_TOLERANCE;
+  const seen = new Uint8Array(w * h);
+  const stack = [sy * w + sx];
+  while (stack.length) {
+    const p = stack.pop();
+    if (seen[p] || !near(p * 4)) continue;
+    seen[p] = 1;
+    d.set(to, p * 4);
+    const x = p % w;
+    if (x > 0) stack.push(p - 1);
+    if (x < w - 1) stack.push(p + 1);
+    if (p >= w) stack.push(p - w);
+    if (p < w * (h - 1)) stack.push(p + w);
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
 function paint(op) {
   const ctx = op.layer === "hint" ? hintCtx : inkCtx;
+  if (op.shape === "rect") return fillRect(ctx, op);
+  if (op.shape === "fill") return floodFill(ctx, op);
   const pts = op.points;
   ctx.globalCompositeOperation = op.erase && op.layer === "hint" ? "destination-out" : "source-over";
   ctx.strokeStyle = ctx.fillStyle = op.color;
@@ -102,10 +138,13 @@ function select(newTool, newColor) {
   tool = newTool;
   sizeInput.value = sizes[layerOf(tool)];
   if (newColor && tool === "pen") color = newColor;
-  for (const name of ["pen", "eraser", "colour", "uncolour"]) buttons[name].classList.toggle("on", tool === name);
-  palette.querySelectorAll("button").forEach((b) => b.classList.toggle("on", tool === "pen" && b.dataset.color === color));
+  for (const name of ["pen", "eraser", "rect", "fill", "colour", "uncolour"]) {
+    buttons[name].classList.toggle("on", tool === name);
+  }
+  const labelTool = tool === "pen" || tool === "rect" || tool === "fill";
+  palette.querySelectorAll("button").forEach((b) => b.classList.toggle("on", labelTool && b.dataset.color === color));
   const label = setup.palette.find((c) => c.color === color);
-  activeName.textContent = label && tool === "pen" ? `Brush: ${label.name}` : "";
+  activeName.textContent = label && labelTool ? `Brush: ${label.name}` : "";
 }
 
 function buildPalette() {
@@ -116,10 +155,11 @@ function buildPalette() {
     b.title = c.name;
     b.innerHTML = `<i style="background:${c.color}"></i>`;
     b.append(c.name);
-    b.addEventListener("click", () => select("pen", c.color));
+    b.addEventListener("click", () => { color = c.color; select(tool === "rect" || tool === "fill" ? tool : "pen"); });
     return b;
   }));
   palette.hidden = setup.palette.length === 0;
+  element.querySelectorAll(".sk-label-tool").forEach((b) => { b.hidden = setup.palette.length === 0; });
   colours.hidden = !setup.hints;
 }
 
@@ -154,8 +194,10 @@ view.addEventListener("pointerdown", (event) => {
   current = {
     layer: onHint ? "hint" : "ink", erase: tool === "uncolour", size: Number(sizeInput.value), points: [at(event)],
     color: tool === "eraser" ? setup.fill : tool === "colour" ? hintColor : tool === "uncolour" ? "#000" : color,
+    shape: tool === "rect" || tool === "fill" ? tool : undefined,
   };
-  paint(current);
+  if (current.shape === "fill") return finish();
+  if (!current.shape) paint(current);
   show();
 });
 
@@ -165,6 +207,13 @@ view.addEventListener("pointermove", (event) => {
   const last = current.points[current.points.length - 1];
   const added = events.map(at);
   current.points.push(...added);
+  if (current.shape === "rect") { // a preview on the view only, drawn for good on release
+    show();
+    viewCtx.globalAlpha = 0.8;
+    fillRect(viewCtx, current);
+    viewCtx.globalAlpha = 1;
+    return;
+  }
   paint({ ...current, points: [last, ...added] });
   show();
 });
@@ -190,6 +239,8 @@ function clearLayer(which) {
 
 buttons.pen.addEventListener("click", () => select("pen"));
 buttons.eraser.addEventListener("click", () => select("eraser"));
+buttons.rect.addEventListener("click", () => select("rect"));
+buttons.fill.addEventListener("click", () => select("fill"));
 buttons.colour.addEventListener("click", () => select("colour"));
 buttons.uncolour.addEventListener("click", () => select("uncolour"));
 buttons.undo.addEventListener("click", () => { if (ops.length) { undone.push(ops.pop()); repaint(); send(); } });
@@ -218,6 +269,8 @@ document.addEventListener("keydown", (event) => {
   } else if (key === "b") select("pen");
   else if (key === "e") select(tool === "colour" || tool === "uncolour" ? "uncolour" : "eraser");
   else if (key === "c" && setup.hints) select("colour");
+  else if (key === "r" && setup.palette.length) select("rect");
+  else if (key === "f" && setup.palette.length) select("fill");
   else if (key === "[" || key === "]") {
     const size = Number(sizeInput.value) + (key === "]" ? SIZE_STEP : -SIZE_STEP);
     sizeInput.value = Math.min(Number(sizeInput.max), Math.max(Number(sizeInput.min), size));

@@ -251,19 +251,46 @@ def progress_html(state) -> str:
     if state.status == "finished":
         frac = 1.0
     facts = [f"step {state.step} / {state.total}" if state.total else "preparing"]
-    if state.status == "running" and state.images_per_s:
+    if state.status == "running" and state.images_per_s and not state.phase:
         facts.append(f"{state.images_per_s:.1f} images/s")
         if state.eta_s:
             facts.append(f"about {_duration(state.eta_s)} left")
+    if state.phase and state.status in ("running", "stopping"):
+        facts.append(f"{html.escape(state.phase)}…")  # between steps: no speed or ETA to show
     message = html.escape(state.message)
     if state.status in ("finished", "stopped") and state.model_dir is not None:
-        message += f" The model <b>{html.escape(Path(state.run_dir).name)}</b> is now in the model pickers."
+        message += f" The model <b>{html.escape(Path(state.run_dir).name)}</b>{_sizes(state)} is now in the model pickers."
     return (
         f'<div class="run-status {state.status}">'
         f'<div class="bar"><div style="width:{100 * frac:.1f}%"></div></div>'
         f"<div><b>{state.status.capitalize()}</b> · {' · '.join(facts)}</div>"
         f"<div>{message}</div></div>"
     )
+
+
+def _sizes(state) -> str:
+    """" (model 27 MB; run folder 190 MB)": what a finished or stopped run takes on disk."""
+    from pix2pix.uploads import folder_size, human_size
+
+    model, run = Path(state.model_dir), Path(state.run_dir)
+    if not model.is_dir():
+        return ""
+    return f" (model {human_size(folder_size(model))}; run folder {human_size(folder_size(run))})"
+
+
+# The loss plot's colours, fixed so that the legend beside it (loss_legend) can name them:
+# the plot's own legend sits below the chart and is clipped off.
+LOSS_COLOURS = {"G_GAN": "#2563eb", "G_L1": "#ea580c", "D_real": "#16a34a", "D_fake": "#dc2626", "G_FM": "#9333ea"}
+LOSS_MEANINGS = {"G_GAN": "generator: fooling D", "G_L1": "generator: distance to the target",
+                 "D_real": "discriminator on real pairs", "D_fake": "discriminator on generated pairs",
+                 "G_FM": "feature matching (clean recipe)"}
+
+
+def loss_legend() -> str:
+    """HTML: a swatch, the name and a few words for each line of the loss plot."""
+    items = "".join(f'<span><i style="background:{LOSS_COLOURS[k]}"></i><b>{k}</b> <small>{LOSS_MEANINGS[k]}</small>'
+                    "</span>" for k in ALL_LOSS_NAMES)
+    return f'<div class="loss-legend">{items}</div>'
 
 
 def loss_frame(history: list[dict], max_points: int = 500) -> pd.DataFrame | None:
@@ -284,6 +311,17 @@ def metrics_text(val: dict) -> str:
     return f"**Validation** ({n} pairs): " + " · ".join(p for p in parts if p)
 
 
+def _run_view(state, shown_sample: str | None) -> tuple:
+    """(loss plot, sample grid, metrics, shown sample) of a run; the grid only when it is not
+    the one already shown (the page keeps it between ticks)."""
+    sample = str(state.sample) if state.sample else None
+    image = gr.skip()
+    if sample and sample != shown_sample and Path(sample).is_file():
+        with Image.open(sample) as grid:  # a PIL image: gradio serves it from its own cache
+            image = grid.convert("RGB")
+    return loss_frame(state.history), image, metrics_text(state.val), sample
+
+
 @user_errors
 def poll(settings: Settings, shown_sample: str | None):
     """One timer tick: (progress, loss plot, sample grid, metrics, shown sample, timer, 3 pickers,
@@ -294,14 +332,9 @@ def poll(settings: Settings, shown_sample: str | None):
     """
     state = settings.jobs.snapshot()
     ended = state.status in ENDED or state.status == "idle"
-    sample = str(state.sample) if state.sample else None
-    image = gr.skip()
-    if sample and sample != shown_sample:
-        with Image.open(sample) as grid:  # a PIL image: gradio serves it from its own cache
-            image = grid.convert("RGB")
     pickers = (models.refreshed(), models.refreshed(), _init_choices()) if ended else (gr.skip(),) * 3
-    return (progress_html(state), loss_frame(state.history), image, metrics_text(state.val), sample,
-            gr.Timer(active=not ended), *pickers, *(storage(settings) if ended else (gr.skip(),) * 2))
+    return (progress_html(state), *_run_view(state, shown_sample), gr.Timer(active=not ended), *pickers,
+            *(storage(settings) if ended else (gr.skip(),) * 2))
 
 
 def _init_choices() -> gr.Dropdown:
@@ -310,11 +343,13 @@ def _init_choices() -> gr.Dropdown:
 
 @user_errors
 def open_tab(settings: Settings):
-    """Page load: (data folders, start-from choices, progress, timer, storage usage, storage
-    choices) — a run in progress since before this page was opened is picked up again."""
-    running = settings.jobs.running
-    return (gr.Dropdown(choices=data_folders(settings)), _init_choices(), progress_html(settings.jobs.snapshot()),
-            gr.Timer(active=running), *storage(settings))
+    """Page load: (data folders, start-from choices, progress, loss plot, sample grid, metrics,
+    shown sample, timer, storage usage, storage choices) — the latest run, in progress or
+    ended since the server started, is shown again as the page left it."""
+    state = settings.jobs.snapshot()
+    view = _run_view(state, None) if state.status != "idle" else (None, None, "", None)
+    return (gr.Dropdown(choices=data_folders(settings)), _init_choices(), progress_html(state), *view,
+            gr.Timer(active=settings.jobs.running), *storage(settings))
 
 
 # ---------------------------------------------------------------------------- storage
@@ -347,6 +382,35 @@ def limits_text(settings: Settings) -> str:
             f"{human_size(settings.runs_quota)}: beyond it no new run starts.")
 
 
+def run_facts(run: Path) -> str:
+    """What tells one fine-tuned model from another: "540 steps · val L1 0.142" ("" if the
+    run has no model yet)."""
+    from pix2pix.catalog import ModelNotFound, read_config
+
+    try:
+        info = read_config(run / "model")[1]
+    except ModelNotFound:
+        return ""
+    l1 = info.extra.get("val_l1")
+    return f"{info.steps} steps" + (f" · val L1 {l1:.3f}" if isinstance(l1, (int, float)) else "")
+
+
+def _choices(kind: str, found: list, now: float) -> list[tuple[str, str]]:
+    """Storage choices for the entries of one kind; a run with a model and checkpoints also
+    offers its checkpoints alone (what resuming needs, most of its size)."""
+    from pix2pix.uploads import folder_size, human_size
+
+    choices = []
+    for e in reversed(found):
+        facts = run_facts(e.path) if kind == "run" else ""
+        label = " · ".join(x for x in (kind, e.name, facts, human_size(e.size), _age(now - e.mtime)) if x)
+        choices.append((label, f"{kind}/{e.name}"))
+        if kind == "run" and facts and (e.path / "checkpoints").is_dir():
+            size = human_size(folder_size(e.path / "checkpoints"))
+            choices.append((f"checkpoints of {e.name} · {size} · the model stays", f"checkpoints/{e.name}"))
+    return choices
+
+
 def storage(settings: Settings):
     """(usage line, choices of what can be deleted) for the Storage section."""
     from pix2pix.uploads import entries, folder_size, human_size
@@ -357,8 +421,7 @@ def storage(settings: Settings):
         found = entries(folder)
         used = folder_size(folder)
         parts.append(f"**{kind.capitalize()}s** {human_size(used)} of {human_size(quotas[kind])} ({len(found)})")
-        choices += [(f"{kind} · {e.name} · {human_size(e.size)} · {_age(now - e.mtime)}", f"{kind}/{e.name}")
-                    for e in reversed(found)]
+        choices += _choices(kind, found, now)
     return " · ".join(parts), gr.Dropdown(choices=choices, value=None)
 
 
@@ -366,14 +429,18 @@ def _target(settings: Settings, choice: str | None) -> tuple[str, Path]:
     """(kind, path) of a Storage choice; refuses what is in use by the running run."""
     kind, _, name = (choice or "").partition("/")
     places = _places(settings)
-    if kind not in places or not name:
-        raise gr.Error("Choose an upload or a run to delete first.", print_exception=False)
-    path = places[kind] / name
+    if kind not in (*places, "checkpoints") or not name:
+        raise gr.Error("Choose an upload or a run first.", print_exception=False)
+    path = places["run"] / name / "checkpoints" if kind == "checkpoints" else places[kind] / name
     if settings.jobs.running:
-        busy = settings.jobs.snapshot().run_dir if kind == "run" else settings.training_data
-        if busy is not None and _inside(busy, path):
+        busy = settings.jobs.snapshot().run_dir if kind != "upload" else settings.training_data
+        if busy is not None and (_inside(busy, path) or _inside(path, busy)):
             raise gr.Error(f"{name} is in use by the run in progress: stop it first.", print_exception=False)
     return kind, path
+
+
+QUESTION_END = {"run": "Its model leaves the model pickers.", "upload": "Runs trained on it keep their models.",
+                "checkpoints": "Its model stays in the model pickers, but the run can no longer be resumed."}
 
 
 @user_errors
@@ -384,9 +451,10 @@ def ask_delete(settings: Settings, choice: str | None):
     kind, path = _target(settings, choice)
     if not path.exists():
         raise gr.Error(f"{path.name} is already gone.", print_exception=False)
-    what = "Its model leaves the model pickers." if kind == "run" else "Runs trained on it keep their models."
-    question = f"Delete the {kind} **{html.escape(path.name)}** ({human_size(folder_size(path))}) for good? {what}"
-    return question, gr.Row(visible=True)
+    what = f"the {kind} **{html.escape(path.name)}**" if kind != "checkpoints" else \
+        f"the checkpoints of **{html.escape(path.parent.name)}**"
+    question = f"Delete {what} ({human_size(folder_size(path))}) for good? {QUESTION_END[kind]}"
+    return question, gr.Row(visible=True), gr.Row(visible=False)
 
 
 @user_errors
@@ -397,8 +465,49 @@ def delete(settings: Settings, choice: str | None, checked: str | None):
 
     kind, path = _target(settings, choice)
     freed = remove(path.parent, path.name)
-    gr.Info(f"Deleted the {kind} {path.name} ({human_size(freed)}).")
+    what = f"the {kind} {path.name}" if kind != "checkpoints" else f"the checkpoints of {path.parent.name}"
+    gr.Info(f"Deleted {what} ({human_size(freed)}).")
     gone = checked is not None and _inside(checked, path)
     data = (NO_DATA, None) if gone else (gr.skip(), gr.skip())
     pickers = (models.refreshed(), models.refreshed(), _init_choices()) if kind == "run" else (gr.skip(),) * 3
     return (*storage(settings), gr.Row(visible=False), gr.Dropdown(choices=data_folders(settings)), *data, *pickers)
+
+
+# ---------------------------------------------------------------------------- renaming a run
+
+
+@user_errors
+def ask_rename(settings: Settings, choice: str | None):
+    """Rename…: (the new-name box, filled with the current name; its row shown; the delete
+    question hidden)."""
+    kind, path = _target(settings, choice)
+    if kind != "run":
+        raise gr.Error("Only a run (and its model) can be renamed: choose a run.", print_exception=False)
+    return gr.Textbox(value=path.name), gr.Row(visible=True), gr.Row(visible=False)
+
+
+@user_errors
+def rename(settings: Settings, choice: str | None, new_name: str):
+    """Rename: the run folder moves to its new name (one rename: the run can still be
+    resumed) and its model says the new name. (usage, choices, rename row hidden, 3 model
+    pickers)."""
+    import json
+
+    from pix2pix.catalog import CONFIG_FILE
+    from pix2pix.imaging import atomic_write_bytes
+
+    kind, path = _target(settings, choice)
+    if kind != "run":
+        raise gr.Error("Only a run (and its model) can be renamed: choose a run.", print_exception=False)
+    if (new_name or "").strip() == path.name:
+        return gr.skip(), gr.skip(), gr.Row(visible=False), *(gr.skip(),) * 3
+    out = _run_dir(new_name)
+    os.rename(path, out)
+    config = out / "model" / CONFIG_FILE
+    if config.is_file():
+        data = json.loads(config.read_text())
+        data.setdefault("info", {})["name"] = out.name
+        atomic_write_bytes(config, (json.dumps(data, indent=2) + "\n").encode())
+    gr.Info(f"Renamed the run {path.name} to {out.name}.")
+    pickers = (models.refreshed(), models.refreshed(), _init_choices())
+    return *storage(settings), gr.Row(visible=False), *pickers

@@ -75,8 +75,9 @@ def _progress_column() -> SimpleNamespace:
     gr.Markdown("### 3 · Progress")
     return SimpleNamespace(
         progress=gr.HTML(training.IDLE, elem_id="run-progress"),
-        plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300,
-                         x_title="step", y_title="loss", elem_id="run-losses"),
+        plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300, x_title="step",
+                         y_title="loss", color_map=training.LOSS_COLOURS, colors_in_legend=[], elem_id="run-losses"),
+        legend=gr.HTML(training.loss_legend(), elem_id="run-legend"),
         sample=gr.Image(label="Latest samples: input · target · generated", type="pil",
                         interactive=False, buttons=["fullscreen"], elem_id="run-sample"),
         metrics=gr.Markdown(elem_id="run-metrics"),
@@ -84,26 +85,41 @@ def _progress_column() -> SimpleNamespace:
 
 
 def _storage_section(settings: Settings) -> SimpleNamespace:
-    """Disk use of uploads and runs against their quotas, and deleting one (after a question)."""
+    """Disk use of uploads and runs against their quotas; deleting one (after a question),
+    deleting a run's checkpoints once its model is kept, and renaming a run."""
     with gr.Accordion("Storage", open=False, elem_id="storage"):
         s = SimpleNamespace(usage=gr.Markdown(elem_id="storage-usage"))
         gr.Markdown(training.limits_text(settings), elem_classes="help")
         with gr.Row(equal_height=True):
-            s.target = gr.Dropdown(label="Upload or run", choices=[], scale=3, elem_id="storage-item")
+            s.target = gr.Dropdown(label="Upload, run or a run's checkpoints", choices=[], scale=3,
+                                   elem_id="storage-item")
             s.ask = gr.Button("Delete…", scale=1, elem_id="storage-delete")
+            s.ask_rename = gr.Button("Rename…", scale=1, elem_id="storage-rename")
         with gr.Row(visible=False, equal_height=True) as s.confirm:
             s.question = gr.Markdown(elem_id="storage-question")
             s.yes = gr.Button("Yes, delete it", variant="stop", scale=0, elem_id="storage-confirm")
             s.no = gr.Button("Cancel", scale=0, elem_id="storage-cancel")
+        with gr.Row(visible=False, equal_height=True) as s.renaming:
+            s.new_name = gr.Textbox(label="New name", info="Letters, digits, '.', '-' or '_'; the model takes it too.",
+                                    scale=3, elem_id="storage-new-name")
+            s.do_rename = gr.Button("Rename", variant="primary", scale=0, elem_id="storage-rename-confirm")
+            s.no_rename = gr.Button("Cancel", scale=0, elem_id="storage-rename-cancel")
     return s
 
 
 def _wire_storage(settings: Settings, s: SimpleNamespace, d: SimpleNamespace, checked, pickers: list) -> None:
-    s.ask.click(partial(training.ask_delete, settings), s.target, [s.question, s.confirm], **PRIVATE)
+    hide = lambda: (gr.Row(visible=False), gr.Row(visible=False))  # noqa: E731 - a new choice asks again
+    s.ask.click(partial(training.ask_delete, settings), s.target, [s.question, s.confirm, s.renaming], **PRIVATE)
     s.no.click(lambda: gr.Row(visible=False), None, s.confirm, **PRIVATE)
-    s.target.input(lambda: gr.Row(visible=False), None, s.confirm, **PRIVATE)  # a new choice asks again
+    s.target.input(hide, None, [s.confirm, s.renaming], **PRIVATE)
     s.yes.click(partial(training.delete, settings), [s.target, checked],
                 [s.usage, s.target, s.confirm, d.folder, d.summary, checked, *pickers], **PRIVATE)
+    s.ask_rename.click(partial(training.ask_rename, settings), s.target, [s.new_name, s.renaming, s.confirm],
+                       **PRIVATE)
+    s.no_rename.click(lambda: gr.Row(visible=False), None, s.renaming, **PRIVATE)
+    for event in (s.do_rename.click, s.new_name.submit):
+        event(partial(training.rename, settings), [s.target, s.new_name], [s.usage, s.target, s.renaming, *pickers],
+              **PRIVATE)
 
 
 def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> None:
@@ -143,4 +159,5 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
                 storage.target], show_progress="hidden", **PRIVATE)
     _wire_storage(settings, storage, d, checked, [*pickers, o.init])
     demo.load(partial(training.open_tab, settings), None,
-              [d.folder, o.init, p.progress, timer, storage.usage, storage.target], **PRIVATE)
+              [d.folder, o.init, p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, storage.usage,
+               storage.target], **PRIVATE)

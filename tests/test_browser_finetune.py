@@ -1,0 +1,136 @@
+"""The Fine-tune tab in a real browser: the loss plot's legend, a reload during a run, Stop
+within a few seconds, the upload box, and telling fine-tuned models apart (rename, delete
+checkpoints). Screenshots and the Stop timings go to ``test-output/browser/``."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from appkit import SKETCH_MODEL, AppProcess, make_models
+from conftest import write_side_by_side
+from test_browser import OUTPUT, browser, pick, shot  # noqa: F401 - browser is a fixture
+
+from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
+
+pytestmark = pytest.mark.slow  # a real app in headless Chromium
+STOP_LIMIT_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finetune")
+    make_models(tmp / "runs")
+    write_side_by_side(tmp / "data" / "shapes", 8)
+    write_side_by_side(tmp / "data" / "many", 300)  # enough for a full BatchNorm estimate (256 images)
+    with AppProcess(tmp / "app.log", "--runs", str(tmp / "runs"), "--data-root", str(tmp / "data"),
+                    "--model", SKETCH_MODEL) as proc:
+        proc.wait_serving()
+        proc.tmp = tmp
+        yield proc
+
+
+@pytest.fixture
+def tab(app, browser):  # noqa: F811 - the fixture imported above
+    page = browser.new_page(viewport={"width": 1360, "height": 1100})
+    open_tab(page, app.url)
+    yield page
+    page.close()
+
+
+def open_tab(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)  # the page has loaded
+    page.get_by_role("tab", name="Fine-tune").click()
+
+
+def start(page, folder: str, name: str, steps: int, ngf: int = 8, ndf: int = 8) -> None:
+    pick(page, "#data-folder", f"data/{folder}")
+    page.locator("#check-data").click()
+    expect(page.locator("#data-summary")).to_contain_text("side-by-side", timeout=30_000)
+    page.locator("#unit").get_by_text("steps").click()
+    page.locator("#length input").fill(str(steps))
+    page.get_by_text("Advanced").click()
+    page.locator("#ngf input").fill(str(ngf))
+    page.locator("#ndf input").fill(str(ndf))
+    page.locator("#run-name").get_by_role("textbox").fill(name)
+    page.locator("#start").click()
+    expect(page.locator("#run-progress")).to_contain_text("Running", timeout=60_000)
+
+
+def stop_seconds(page) -> float:
+    """Seconds from clicking Stop to the status saying the run stopped."""
+    clicked = time.perf_counter()
+    page.locator("#stop").click()
+    expect(page.locator("#run-progress")).to_contain_text("Stopped", timeout=90_000)
+    return time.perf_counter() - clicked
+
+
+def record(name: str, seconds: float) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / "stop_seconds.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(found | {name: round(seconds, 2)}, indent=2) + "\n")
+    print(f"{name}: Stop -> Stopped in {seconds:.2f} s")
+
+
+def expect_legend(page) -> None:
+    """The four loss lines are named in a legend the user can see, in the colours of the lines."""
+    for name in ("G_GAN", "G_L1", "D_real", "D_fake"):
+        item = page.locator("#run-legend span").filter(has_text=name)
+        expect(item).to_be_visible(timeout=30_000)
+        colour = item.locator("i").evaluate("i => i.style.background")
+        stroke = re.sub(r"rgb\((\d+), (\d+), (\d+)\)", lambda m: "#%02x%02x%02x" % tuple(map(int, m.groups())), colour)
+        expect(page.locator(f'#run-losses path[stroke="{stroke}"]')).not_to_have_count(0, timeout=30_000)
+
+
+def test_the_upload_box_label_leaves_its_icon_clear(tab):
+    label = tab.locator("#data-zip [data-testid=block-label]").bounding_box()
+    icon = tab.locator("#data-zip [data-testid=upload-icon]").bounding_box()
+    shot(tab, "finetune_upload_box")
+    overlap_x = min(label["x"] + label["width"], icon["x"] + icon["width"]) - max(label["x"], icon["x"])
+    overlap_y = min(label["y"] + label["height"], icon["y"] + icon["height"]) - max(label["y"], icon["y"])
+    assert overlap_x <= 0 or overlap_y <= 0, (label, icon)
+
+
+def test_a_reload_during_a_run_brings_back_the_plot_and_samples_and_stop_is_quick(app, tab, browser):  # noqa: F811
+    start(tab, "shapes", "reloaded", 5000)
+    expect(tab.locator("#run-sample img")).to_have_count(1, timeout=120_000)  # an epoch has been judged
+    expect_legend(tab)
+    shot(tab, "finetune_legend")
+
+    again = browser.new_page(viewport={"width": 1360, "height": 1100})
+    try:
+        open_tab(again, app.url)
+        expect(again.locator("#run-progress")).to_contain_text("Running", timeout=30_000)
+        expect(again.locator("#run-sample img")).to_have_count(1, timeout=30_000)
+        expect_legend(again)
+        expect(again.locator("#run-metrics")).to_contain_text("Validation")
+        shot(again, "finetune_reloaded")
+        seconds = stop_seconds(again)
+        record("small run", seconds)
+        assert seconds < STOP_LIMIT_S
+        expect(again.locator("#run-progress")).to_contain_text(re.compile(r"\(model [\d.]+ [KM]B; run folder [\d.]+ [KM]B\)"))
+        again.reload()  # after the run too
+        again.get_by_role("tab", name="Fine-tune").click()
+        expect(again.locator("#run-progress")).to_contain_text("Stopped", timeout=30_000)
+        expect(again.locator("#run-sample img")).to_have_count(1, timeout=30_000)
+        expect_legend(again)
+    finally:
+        again.close()
+
+
+def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(tab):
+    start(tab, "many", "big", 5000, ngf=32, ndf=64)
+    expect(tab.locator("#run-progress")).to_contain_text(re.compile(r"step [2-9]\d* / 5000"), timeout=120_000)
+    clicked = time.perf_counter()
+    tab.locator("#stop").click()
+    expect(tab.locator("#run-progress")).to_contain_text("Stopping", timeout=STOP_LIMIT_S * 1000)
+    expect(tab.locator("#run-progress")).to_contain_text("Stopped", timeout=90_000)
+    seconds = time.perf_counter() - clicked
+    record("300 pairs, ngf 32", seconds)
+    shot(tab, "finetune_stopped")
+    assert seconds < STOP_LIMIT_S

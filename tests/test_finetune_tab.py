@@ -1,0 +1,104 @@
+"""The Fine-tune tab's handlers without a browser: what the progress says while stopping, a
+reopened page getting the run back, and telling apart, renaming and trimming fine-tuned runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from appkit import SKETCH_MODEL, make_models
+from conftest import write_side_by_side
+from demo import models, training
+from demo.settings import Settings
+from pix2pix.progress import MonitorState
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    make_models(tmp_path / "runs")
+    monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path / "no-weights"))
+    return Settings(default_model=SKETCH_MODEL, data_roots=[tmp_path / "datasets"])
+
+
+@pytest.fixture
+def finished(settings):
+    """A 3-step run from scratch called "mine", ended."""
+    write_side_by_side(settings.data_roots[0] / "shapes", 8)
+    _, checked, _ = training.check_folder(settings, "shapes", False, "")
+    training.start(settings, checked, photos_only=False, init=training.SCRATCH, unit="steps", length=3, lr=2e-4,
+                   batch_size=1, direction="AtoB", val_fraction=0.25, name="mine", ngf=8, ndf=8, input_kind="auto")
+    assert settings.jobs.wait(240)
+    return settings
+
+
+def test_stopping_says_what_the_run_does_instead_of_a_frozen_eta():
+    state = MonitorState(status="stopping", step=4, total=20, eta_s=75, images_per_s=2.5, phase="saving",
+                         message="Stopping after the current step…")
+    shown = training.progress_html(state)
+    assert "<b>Stopping</b>" in shown and "saving…" in shown and "left" not in shown and "images/s" not in shown
+    judging = training.progress_html(MonitorState(status="running", step=6, total=20, eta_s=75, images_per_s=2.5,
+                                                  phase="validating"))
+    assert "validating…" in judging and "left" not in judging
+
+
+def test_the_loss_legend_names_every_line_in_its_colour():
+    legend = training.loss_legend()
+    for name in ("G_GAN", "G_L1", "D_real", "D_fake", "G_FM"):
+        assert f"{training.LOSS_COLOURS[name]}\"></i><b>{name}</b>" in legend
+
+
+def test_a_reopened_page_gets_the_plot_samples_and_sizes_of_the_last_run(finished):
+    folders, init, progress, plot, sample, metrics, shown, timer, usage, _ = training.open_tab(finished)
+    assert "Finished" in progress and "(model " in progress and "run folder" in progress
+    assert set(plot["loss"]) == {"G_GAN", "G_L1", "D_real", "D_fake"} and len(plot) == 12
+    assert sample.size[0] > 0 and shown.endswith(".png") and "Validation" in metrics and not timer.active
+
+
+def test_a_page_opened_before_any_run_shows_nothing_to_bring_back(settings):
+    assert training.open_tab(settings)[2:7] == (training.IDLE, None, None, "", None)
+
+
+def test_fine_tuned_models_say_when_how_long_and_how_well(finished):
+    label = dict((v, k) for k, v in models.choices(models.available()))["mine"]
+    assert " steps · val L1 0." in label and "3 steps" in label, label
+    assert dict((v, k) for k, v in models.choices(models.available()))[SKETCH_MODEL].startswith(SKETCH_MODEL)
+    choices = dict((v, k) for k, v in training.storage(finished)[1].constructor_args["choices"])
+    assert "3 steps · val L1" in choices["run/mine"]
+    assert choices["checkpoints/mine"].startswith("checkpoints of mine · ") and "the model stays" in choices["checkpoints/mine"]
+    assert "checkpoints/" + SKETCH_MODEL not in choices  # no checkpoints there: nothing to offer
+
+
+def test_deleting_a_runs_checkpoints_keeps_its_model(finished):
+    question, row, _ = training.ask_delete(finished, "checkpoints/mine")
+    assert "checkpoints of **mine**" in question and "can no longer be resumed" in question and row.visible
+    training.delete(finished, "checkpoints/mine", None)
+    run = Path(models.find(models.available(), "mine").path).parent
+    assert not (run / "checkpoints").exists() and (run / "model" / "model.safetensors").is_file()
+    choices = dict((v, k) for k, v in training.storage(finished)[1].constructor_args["choices"])
+    assert "run/mine" in choices and "checkpoints/mine" not in choices
+
+
+def test_renaming_a_run_renames_its_model_and_it_still_resumes(finished):
+    from pix2pix.train import Trainer
+
+    box, row, _ = training.ask_rename(finished, "run/mine")
+    assert box.value == "mine" and row.visible
+    training.rename(finished, "run/mine", "shapes-best")
+    entry = models.find(models.available(), "shapes-best")
+    assert entry is not None and entry.info.name == "shapes-best" and models.find(models.available(), "mine") is None
+    assert Trainer.resume(entry.path.parent, steps=4).fit().step == 4
+
+
+@pytest.mark.parametrize("choice, name, message", [
+    ("run/mine", "with space", "name of letters"),
+    ("run/mine", SKETCH_MODEL, "already exists"),
+    ("upload/x", "y", "Only a run"),
+    (None, "y", "Choose an upload or a run"),
+])
+def test_a_bad_rename_gets_a_sentence(finished, choice, name, message):
+    with pytest.raises(gr.Error, match=message):
+        training.rename(finished, choice, name)
+    assert models.find(models.available(), "mine") is not None

@@ -47,7 +47,7 @@ def open_tab(page, url: str) -> None:
     page.get_by_role("tab", name="Fine-tune").click()
 
 
-def start(page, folder: str, name: str, steps: int, ngf: int = 8, ndf: int = 8) -> None:
+def start(page, folder: str, name: str, steps: int, ngf: int = 8, ndf: int = 8, until: str = "Running") -> None:
     pick(page, "#data-folder", f"data/{folder}")
     page.locator("#check-data").click()
     expect(page.locator("#data-summary")).to_contain_text("side-by-side", timeout=30_000)
@@ -58,7 +58,7 @@ def start(page, folder: str, name: str, steps: int, ngf: int = 8, ndf: int = 8) 
     page.locator("#ndf input").fill(str(ndf))
     page.locator("#run-name").get_by_role("textbox").fill(name)
     page.locator("#start").click()
-    expect(page.locator("#run-progress")).to_contain_text("Running", timeout=60_000)
+    expect(page.locator("#run-progress")).to_contain_text(until, timeout=120_000)
 
 
 def stop_seconds(page) -> float:
@@ -134,3 +134,28 @@ def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(tab):
     record("300 pairs, ngf 32", seconds)
     shot(tab, "finetune_stopped")
     assert seconds < STOP_LIMIT_S
+
+
+def test_a_run_is_renamed_and_its_checkpoints_deleted_after_a_question(app, tab):
+    start(tab, "shapes", "to-rename", 3, until="now in the model pickers")
+    run = app.tmp / "runs" / "to-rename"
+    tab.locator("#storage").get_by_text("Storage").click()
+    pick(tab, "#storage-item", "checkpoints of to-rename")
+    tab.locator("#storage-delete").click()
+    expect(tab.locator("#storage-question")).to_contain_text("can no longer be resumed")
+    assert (run / "checkpoints").is_dir()  # only asked so far
+    tab.locator("#storage-confirm").click()
+    expect(tab.locator("#storage-confirm")).to_be_hidden(timeout=30_000)
+    assert not (run / "checkpoints").exists() and (run / "model" / "model.safetensors").is_file()
+
+    pick(tab, "#storage-item", "run · to-rename")
+    tab.locator("#storage-rename").click()
+    expect(tab.locator("#storage-new-name textarea, #storage-new-name input").first).to_have_value("to-rename")
+    tab.locator("#storage-new-name textarea, #storage-new-name input").first.fill("shapes-first")
+    tab.locator("#storage-rename-confirm").click()
+    expect(tab.locator("#storage-rename-confirm")).to_be_hidden(timeout=30_000)
+    assert (app.tmp / "runs" / "shapes-first" / "model").is_dir() and not run.exists()
+    shot(tab, "finetune_renamed")
+    tab.get_by_role("tab", name="Draw").click()
+    tab.locator("#draw-model input").click()
+    expect(tab.get_by_role("option", name=re.compile(r"shapes-first .* 3 steps · val L1 0\.\d+"))).to_be_visible()

@@ -145,7 +145,8 @@ def _draw(value: dict | None, model_name, variation, *, explicit: bool):
             gr.Warning(str(e))
         return _cleared()
     ms = (time.perf_counter() - start) * 1000
-    return save_png(result, "result.png"), f"{model.size}×{model.size} in {ms:.0f} ms", (seen, result)
+    status = f"{model.size}×{model.size} px, the model's resolution (shown scaled) · {ms:.0f} ms"
+    return save_png(result, "result.png"), status, (seen, result)
 
 
 @user_errors

@@ -17,10 +17,10 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
     its canvas (which the Upload tab can open an outline in)."""
     examples = gallery.list_examples(settings.examples_dir)
     with gr.Tab("Draw", id="draw"):
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_classes="picker-row"):
             model = gr.Dropdown(label="Model", choices=[], scale=2, elem_id="draw-model")
             about = gr.Markdown(elem_classes="about")
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_classes="draw-row"):
             with gr.Column():
                 canvas = sketch_canvas(models.canvas(None), elem_id="sketch")
                 with gr.Row():
@@ -39,7 +39,7 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
         if examples:
             picks = gr.Gallery(
                 gallery.items(examples), label="Examples: click one to load it into the canvas",
-                columns=8, fit_columns=False, height=210, allow_preview=False, object_fit="contain", buttons=[],
+                columns=8, fit_columns=False, allow_preview=False, object_fit="contain", buttons=[],
                 elem_id="examples",
             )
         # Inside the tab: a component placed directly in gr.Tabs (even a State) breaks

@@ -18,7 +18,7 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
     ``draw_tab``: (the Draw tab's canvas and picker, the tabs), where an outline made from
     an uploaded photo opens."""
     with gr.Tab("Upload", id="upload"):
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_classes="picker-row"):
             model = gr.Dropdown(label="Model", choices=[], scale=2, elem_id="upload-model")
             about = gr.Markdown(elem_classes="about")
         with gr.Row(equal_height=False):

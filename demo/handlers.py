@@ -280,8 +280,9 @@ def outline_for_canvas(path, model_name, max_mb: float = 20):
     photo = to_rgb(_open_upload(path, max_mb=max_mb))
     photo.thumbnail((1024, 1024))  # plenty for a 512 px canvas, and quick on a 24 MP photo
     outline = ImageOps.pad(photo_to_outline(photo), (CANVAS_SIZE, CANVAS_SIZE), color="white")  # no stretching
-    entry = models.find(models.available(), model_name)
-    return models.canvas(entry, data_url(outline)), gr.Dropdown(value=model_name), gr.Tabs(selected="draw")
+    entries = models.available()
+    picker = models.picker(entries, model_name)
+    return models.canvas(models.find(entries, model_name), data_url(outline)), picker, gr.Tabs(selected="draw")
 
 
 def api_seed(value) -> int | None:

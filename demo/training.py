@@ -178,6 +178,9 @@ def start(
                        print_exception=False)
     if not data:
         raise gr.Error(NO_DATA.replace("**", ""), print_exception=False)
+    if length is None or length < 1:
+        raise gr.Error(f"How many: train for at least 1 {unit.rstrip('s')}; got {length if length is not None else 'nothing'}.",
+                       print_exception=False)
     out = _run_dir(name)
     _check_runs_quota(settings)
     train_cfg = TrainConfig(
@@ -445,7 +448,7 @@ QUESTION_END = {"run": "Its model leaves the model pickers.", "upload": "Runs tr
 
 @user_errors
 def ask_delete(settings: Settings, choice: str | None):
-    """Delete…: (the question, the confirmation row shown)."""
+    """Delete…: (the question, the confirmation row shown, the rename row hidden)."""
     from pix2pix.uploads import folder_size, human_size
 
     kind, path = _target(settings, choice)

@@ -182,6 +182,16 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+def _called(cfg, name: str) -> str:
+    """How a message names a field: its form label where it has one ("Learning rate (lr)"),
+    so both the Fine-tune form and the command line recognise it; else its name."""
+    label = _field(type(cfg), name).metadata.get("label", "")
+    spaced = name.replace("_", " ")
+    if not label or len(label) > 40:
+        return spaced
+    return label if spaced.lower() in label.lower() else f"{label} ({spaced})"
+
+
 def _check_types(cfg) -> None:
     """Each field holds what its default is: a whole number where an int is expected (3.0
     from a form becomes 3; 3.5 or "3" are refused), a number, a string or a yes/no, so a
@@ -203,13 +213,13 @@ def _check_types(cfg) -> None:
             continue
         if not ok:
             what = {bool: "yes or no", int: "a whole number", float: "a finite number", str: "text"}[kind]
-            raise ConfigError(f"{f.name.replace('_', ' ')} must be {what}, got {value!r}")
+            raise ConfigError(f"{_called(cfg, f.name)} must be {what}, got {value!r}")
 
 
 def _at_most(cfg, **highs: float) -> None:
     for name, high in highs.items():
         if getattr(cfg, name) > high:
-            raise ConfigError(f"{name.replace('_', ' ')} must be at most {high:g}, got {getattr(cfg, name)!r}")
+            raise ConfigError(f"{_called(cfg, name)} must be at most {high:g}, got {getattr(cfg, name)!r}")
 
 
 def _check_choices(cfg) -> None:
@@ -223,9 +233,9 @@ def _at_least(cfg, **lows: float) -> None:
     for name, low in lows.items():
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name.replace('_', ' ')} must be a number, got {value!r}")
+            raise ConfigError(f"{_called(cfg, name)} must be a number, got {value!r}")
         if value < low:
-            raise ConfigError(f"{name.replace('_', ' ')} must be at least {low:g}, got {getattr(cfg, name)!r}")
+            raise ConfigError(f"{_called(cfg, name)} must be at least {low:g}, got {getattr(cfg, name)!r}")
 
 
 def default(cls, name: str) -> Any:

@@ -102,3 +102,21 @@ def test_a_bad_rename_gets_a_sentence(finished, choice, name, message):
     with pytest.raises(gr.Error, match=message):
         training.rename(finished, choice, name)
     assert models.find(models.available(), "mine") is not None
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("length", 0, "How many: train for at least 1 step; got 0"),
+    ("length", None, "How many: train for at least 1 step; got nothing"),
+    ("batch_size", 0, "Batch size must be at least 1"),
+    ("lr", -1.0, r"Learning rate \(lr\) must be at least 0"),
+    ("ngf", 0, r"Generator width \(ngf\) must be at least 1"),
+    ("batch_size", 2.5, "Batch size must be a whole number"),
+])
+def test_a_wrong_number_in_the_form_is_named(settings, caplog, field, value, message):
+    write_side_by_side(settings.data_roots[0] / "shapes", 8)
+    _, checked, _ = training.check_folder(settings, "shapes", False, "")
+    form = dict(photos_only=False, init=training.SCRATCH, unit="steps", length=3, lr=2e-4, batch_size=1,
+                direction="AtoB", val_fraction=0.25, name="bad", ngf=8, ndf=8, input_kind="auto") | {field: value}
+    with pytest.raises(gr.Error, match=message):
+        training.start(settings, checked, **form)
+    assert "Traceback" not in caplog.text and not settings.jobs.running

@@ -46,10 +46,12 @@ def _options_column() -> SimpleNamespace:
                          info="A model to fine-tune (its architecture is kept), or a new one.", elem_id="init-model")
     with gr.Row():
         o.unit = gr.Radio(["epochs", "steps"], value="epochs", label="Train for", elem_id="unit")
-        o.length = gr.Number(5, label="How many", precision=0, minimum=1, elem_id="length")
+        # No minimum or maximum on these numbers: gradio would refuse a wrong value with a
+        # message naming no field (and a traceback in the log); the configs name it.
+        o.length = gr.Number(5, label="How many", precision=0, elem_id="length")
     with gr.Row():
-        o.lr = gr.Number(default(TrainConfig, "lr"), label=_label("lr"), minimum=0)
-        o.batch = gr.Number(default(TrainConfig, "batch_size"), label=_label("batch_size"), precision=0, minimum=1)
+        o.lr = gr.Number(default(TrainConfig, "lr"), label=_label("lr"))
+        o.batch = gr.Number(default(TrainConfig, "batch_size"), label=_label("batch_size"), precision=0)
     with gr.Row():
         o.direction = gr.Radio(list(_meta("direction")["choices"]), value=default(TrainConfig, "direction"),
                                label=_label("direction"), info=_meta("direction")["help"])
@@ -59,9 +61,9 @@ def _options_column() -> SimpleNamespace:
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             # The app starts from-scratch runs at the CPU-friendly width, not the paper's 64.
-            o.ngf = gr.Number(32, label=_label("ngf", ModelConfig), precision=0, minimum=4, elem_id="ngf",
+            o.ngf = gr.Number(32, label=_label("ngf", ModelConfig), precision=0, elem_id="ngf",
                               info=f"From scratch only: {_meta('ngf', ModelConfig)['help']}.")
-            o.ndf = gr.Number(default(ModelConfig, "ndf"), label=_label("ndf", ModelConfig), precision=0, minimum=4,
+            o.ndf = gr.Number(default(ModelConfig, "ndf"), label=_label("ndf", ModelConfig), precision=0,
                               elem_id="ndf", info=f"From scratch only: {_meta('ndf', ModelConfig)['help']}.")
         kinds = [(training.KIND_LABELS.get(k, k), k) for k in _meta("input_kind")["choices"]]
         o.kind = gr.Dropdown(kinds, value=default(TrainConfig, "input_kind"), label=_label("input_kind"))

@@ -50,7 +50,9 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
     live = {"trigger_mode": "always_last", "show_progress": "hidden", **INFERENCE, **PRIVATE}
     for event in (
         canvas.stroke(handlers.draw_live, inputs, shown, **live),
-        variation.release(handlers.draw_live, inputs, shown, **live),
+        # .input: a drag, and also a number typed into the box (with Enter or not); .release
+        # alone missed typed numbers until the box lost focus.
+        variation.input(handlers.draw_live, inputs, shown, **live),
         generate.click(handlers.draw_generate, inputs, shown, show_progress="minimal", **INFERENCE, **PRIVATE),
     ):
         event.then(handlers.pair_download, last, pair, show_progress="hidden", **PRIVATE)

@@ -59,7 +59,7 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
     file.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
     hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
     run.click(go, inputs, outputs, **INFERENCE, **PRIVATE)
-    variation.release(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    variation.input(go, inputs, outputs, trigger_mode="always_last", **INFERENCE, **PRIVATE)  # typed numbers too
     model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
     demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE)
     return model

@@ -10,6 +10,7 @@ import gradio as gr
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on the server; the details are in its log. Please try again."
+TOAST_SECONDS = 6  # long enough to read one sentence; a stale error should not sit over a later result
 
 
 @functools.cache
@@ -28,12 +29,13 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as e:
+            e.duration = TOAST_SECONDS
             raise
         except _user_facing() as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise gr.Error(str(e), duration=TOAST_SECONDS, print_exception=False) from None
         except Exception:
             log.exception("%s failed", fn.__name__)
-            raise gr.Error(UNEXPECTED, print_exception=False) from None
+            raise gr.Error(UNEXPECTED, duration=TOAST_SECONDS, print_exception=False) from None
 
     return wrapper

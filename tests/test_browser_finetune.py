@@ -17,7 +17,12 @@ from test_browser import OUTPUT, browser, pick, shot  # noqa: F401 - browser is 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
 
 pytestmark = pytest.mark.slow  # a real app in headless Chromium
-STOP_LIMIT_S = 5.0
+# Not a speed measurement (that is the figure this test records in test-output/browser/
+# stop_seconds.json: 1.5-4 s on a quiet 2-core box): a bound that a stop doing a full
+# re-estimation and validation pass again (26 s on the same box) would break, with room for
+# a box busy with other work.
+STOP_LIMIT_S = 15.0
+SAYS_STOPPING_S = 5.0  # "Stopping" shows at once, whatever the load
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +133,7 @@ def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(tab):
     expect(tab.locator("#run-progress")).to_contain_text(re.compile(r"step [2-9]\d* / 5000"), timeout=120_000)
     clicked = time.perf_counter()
     tab.locator("#stop").click()
-    expect(tab.locator("#run-progress")).to_contain_text("Stopping", timeout=STOP_LIMIT_S * 1000)
+    expect(tab.locator("#run-progress")).to_contain_text("Stopping", timeout=SAYS_STOPPING_S * 1000)
     expect(tab.locator("#run-progress")).to_contain_text("Stopped", timeout=90_000)
     seconds = time.perf_counter() - clicked
     record("300 pairs, ngf 32", seconds)

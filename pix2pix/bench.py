@@ -50,8 +50,12 @@ def _pct(values: list[float], q: float) -> float:
 
 def _trainer(cfg: ModelConfig, device, precision: str, fast: bool):
     """One full G+D step at batch 1, as a function; ``fast=False`` is the plain reference."""
+    from .train import measured_training_dtype
+
     tcfg = TrainConfig(batch_size=1, precision=precision)
-    model = Pix2Pix(cfg, tcfg, device, amp_dtype=resolve_precision(precision, device, training=True))
+    amp = measured_training_dtype(cfg, tcfg, device) if precision == "auto" else \
+        resolve_precision(precision, device, training=True)
+    model = Pix2Pix(cfg, tcfg, device, amp_dtype=amp)
     if not fast:  # the plain reference: contiguous fp32 tensors
         model.G = model.G_train = model.G.to(memory_format=torch.contiguous_format)
         model.D = model.D_train = model.D.to(memory_format=torch.contiguous_format)

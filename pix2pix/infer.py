@@ -17,6 +17,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .config import ModelConfig, ModelInfo
+from .fastpath import auto_dtype, shape_key
 from .hardware import pick_device, precision_name, resolve_precision
 from .hints import from_image as hint_tensor
 from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
@@ -97,6 +98,21 @@ class Sketch2Image:
         for p in self.generator.parameters():
             p.requires_grad_(False)
         self._lock = threading.Lock()
+        if precision == "auto":  # by measuring this model here (cached), not by the CPU's flags
+            self.dtype = auto_dtype(self.device, f"infer {shape_key(cfg)}", self._timed_forward)
+
+    def _timed_forward(self, dtype: torch.dtype | None):
+        """One forward pass of a blank input in ``dtype``, for choosing the fast path."""
+        s = self.size
+        x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
+        hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
+
+        @torch.inference_mode()
+        def forward():
+            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+                return self.generator(x) if hints is None else self.generator(x, hints)
+
+        return forward
 
     @classmethod
     def load(cls, ref: str | Path, *, device: str = "auto", precision: str = "auto") -> "Sketch2Image":

@@ -29,6 +29,7 @@ from .config import HINT_CHANNELS, ConfigError, ModelConfig, ModelInfo, TrainCon
 from .data import (DataError, DataScan, EpochSampler, Pair, PairedDataset, outline_pairs, read_split, scan,
                    split_validation)
 from .errors import Pix2PixError
+from .fastpath import auto_dtype, shape_key
 from .hardware import describe, pick_device, precision_name, resolve_precision
 from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
 from .hints import HintSampling
@@ -80,6 +81,8 @@ def _check_state(state: dict) -> None:
     from_dict(ModelConfig, state["model_config"])
     from_dict(TrainConfig, state["train_config"])
     from_dict(ModelInfo, state["info"])
+    if state.get("precision", "fp32") not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"its number format is not one this project knows: {state['precision']!r}")
     if not isinstance(state.get("data", ""), str):
         raise ValueError(f"its data folder is not a path: {state['data']!r}")
     for key, low in (("step", 0), ("steps_per_epoch", 1), ("loss_steps", 0), ("world_size", 1)):
@@ -121,6 +124,23 @@ def pick_run_device(cfg: TrainConfig, world: int, local_rank: int) -> tuple[torc
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     return device, resolve_precision(cfg.precision, device, training=True)
+
+
+def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """``precision="auto"`` for training: the faster of fp32 and bf16 for full steps of
+    these networks at this batch size, timed on throwaway copies (see :mod:`pix2pix.fastpath`);
+    the run's own random generators are left as they were."""
+    s = model_cfg.image_size
+
+    def make_run(dtype):
+        model = Pix2Pix(model_cfg, replace(cfg, precision="fp32"), device, amp_dtype=dtype)
+        batch = [torch.zeros(cfg.batch_size, c, s, s) for c in (model_cfg.in_channels, model_cfg.out_channels)]
+        if model_cfg.hint_channels:
+            batch.append(torch.zeros(cfg.batch_size, model_cfg.hint_channels, s, s))
+        return lambda: model.step(*batch)
+
+    with _untouched_rng(device):
+        return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1)
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -470,6 +490,10 @@ class Trainer(Judging):
                                    rank=self.rank, world=self.world)
         self.steps_per_epoch = self.run_data.steps_per_epoch
         self.total = cfg.steps if cfg.steps > 0 else cfg.epochs * self.steps_per_epoch
+        if cfg.precision == "auto" and self.world == 1:  # under DDP every rank must agree: the known answer
+            chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
+            self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
+                              else measured_training_dtype(self.model_cfg, cfg, self.device))
         self.model = Pix2Pix(self.model_cfg, cfg, self.device, generator=generator, amp_dtype=self.amp_dtype,
                              total_steps=self.total)
         if resuming:
@@ -504,6 +528,7 @@ class Trainer(Judging):
         state, the random generators, this epoch's loss sums so far, and the configs."""
         return {
             "version": CHECKPOINT_VERSION, "step": self.step, "steps_per_epoch": self.steps_per_epoch,
+            "precision": precision_name(self.amp_dtype),
             "world_size": self.world, "data": str(self.data), "model_config": asdict(self.model_cfg),
             "train_config": asdict(self.train_cfg), "info": asdict(self.info), "elapsed_s": self.elapsed,
             "loss_sums": dict(self.loss_sums), "loss_steps": self.loss_steps, **_rng_state(self.device), **self.model.state_dict(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Measured fast paths (pix2pix.fastpath) are cached in a folder of the test session's own,
+# shared with the subprocesses it starts, not in the user's home.
+os.environ.setdefault("PIX2PIX_CACHE_DIR", tempfile.mkdtemp(prefix="pix2pix-test-cache-"))
 
 import torch  # noqa: E402
 

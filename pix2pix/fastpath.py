@@ -1,0 +1,115 @@
+"""``precision="auto"`` chosen by measuring, not by guessing from the CPU's features.
+
+bf16 autocast halved U-Net time on one AVX-512 box and cost 20 % on another; the same
+flags tell them apart no better than a coin. So where bf16 is a real candidate (a CPU with
+bf16 in hardware), the candidates are timed on the model at hand, interleaved run by run,
+and the faster is kept. The answer is cached per machine, torch version, thread count and
+model shape in ``~/.cache/pix2pix/fast_paths.json`` (``PIX2PIX_CACHE_DIR`` moves it), so
+the measuring (well under a second for inference, a few training steps for training)
+happens once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .hardware import cpu_has_native_bf16, fast_dtype
+from .imaging import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = "fast_paths.json"
+CANDIDATES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def cache_path() -> Path:
+    root = os.environ.get("PIX2PIX_CACHE_DIR") or Path.home() / ".cache" / "pix2pix"
+    return Path(root) / CACHE_FILE
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+def machine_key() -> str:
+    """What a timing depends on besides the model: the CPU, torch, and the threads it may use."""
+    return (f"{_cpu_name() or platform.processor() or platform.machine()}|{torch.backends.cpu.get_cpu_capability()}|"
+            f"torch {torch.__version__}|{torch.get_num_threads()} threads")
+
+
+def _read_cache() -> dict:
+    try:
+        data = json.loads(cache_path().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, name: str) -> None:
+    data = _read_cache()
+    data[key] = name
+    try:
+        atomic_write_bytes(cache_path(), json.dumps(data, indent=1, sort_keys=True).encode())
+    except OSError as e:  # a read-only home only costs a measurement next time
+        log.debug("could not cache the fast path (%s)", e)
+
+
+def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int = 5, warmup: int = 1) -> str:
+    """The name of the fastest candidate (median over ``runs`` interleaved runs), from the
+    cache when ``key`` was measured before. A candidate that fails is out of the running."""
+    cached = _read_cache().get(key)
+    if cached in candidates:
+        return cached
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for i in range(warmup + runs):
+        for name, fn in candidates.items():
+            if name not in times:
+                continue
+            start = time.perf_counter()
+            try:
+                fn()
+            except RuntimeError as e:
+                log.info("%s is not usable here (%s)", name, e)
+                del times[name]
+                continue
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items() if t}
+    best = min(medians, key=medians.get)
+    log.info("fast path for %s: %s (%s)", key.split("|")[-1], best,
+             ", ".join(f"{n} {m * 1000:.1f} ms" for n, m in medians.items()))
+    _write_cache(key, best)
+    return best
+
+
+def shape_key(cfg, batch: int = 1) -> str:
+    """A model's shape as the cache key names it (a ModelConfig)."""
+    return (f"ngf{cfg.ngf} ndf{cfg.ndf} {cfg.image_size}px {cfg.upsample} hints{cfg.hint_channels} "
+            f"batch{batch}")
+
+
+def auto_dtype(device: torch.device, what: str, make_run: Callable[[torch.dtype | None], Callable[[], object]],
+               **timing) -> torch.dtype | None:
+    """``precision="auto"``: on a CPU with bf16 in hardware, fp32 or bf16, whichever runs
+    ``make_run(dtype)()`` faster here; elsewhere the known answer (CUDA: bf16 or fp16; a CPU
+    without bf16 hardware: fp32, as emulated bf16 is many times slower). ``what`` names the
+    work and model shape in the cache key."""
+    if device.type != "cpu":
+        return fast_dtype(device)
+    if not cpu_has_native_bf16():
+        return None
+    key = f"{machine_key()}|{what}"
+    return CANDIDATES[fastest({name: make_run(dtype) for name, dtype in CANDIDATES.items()}, key=key, **timing)]

@@ -1,0 +1,81 @@
+"""precision="auto" is chosen by timing the candidates on the model at hand, once per
+machine and model shape, and a training run keeps the number format it started with."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from conftest import trained_like_generator
+from pix2pix import fastpath
+from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
+from pix2pix.infer import Sketch2Image
+from pix2pix.io import load_checkpoint
+from pix2pix.train import Trainer
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / fastpath.CACHE_FILE
+
+
+def never(*_):
+    raise AssertionError("measured although the answer was known")
+
+
+def test_the_faster_candidate_wins_and_is_remembered(cache):
+    calls = []
+
+    def run(name, seconds):
+        return lambda: calls.append(name) or time.sleep(seconds)
+
+    assert fastpath.fastest({"slow": run("slow", 0.02), "quick": run("quick", 0.002)}, key="k", runs=3) == "quick"
+    assert calls.count("slow") == calls.count("quick") == 4  # interleaved, one warm-up each
+    assert json.loads(cache.read_text()) == {"k": "quick"}
+    assert fastpath.fastest({"slow": never, "quick": never}, key="k") == "quick"  # from the cache
+
+
+def test_a_candidate_that_fails_is_out_of_the_running(cache):
+    def broken():
+        raise RuntimeError("no kernel for this type")
+
+    assert fastpath.fastest({"broken": broken, "works": lambda: None}, key="k2", runs=2) == "works"
+
+
+def test_without_bf16_hardware_fp32_is_chosen_without_measuring(cache, monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: False)
+    assert fastpath.auto_dtype(torch.device("cpu"), "x", never) is None
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("measured, dtype", [("fp32", None), ("bf16", torch.bfloat16)])
+def test_inference_auto_takes_what_was_measured(cache, monkeypatch, measured, dtype):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    seen = {}
+
+    def fake_fastest(candidates, *, key, **_):
+        seen["key"] = key
+        for fn in candidates.values():
+            fn()  # each candidate really runs this model
+        return measured
+
+    monkeypatch.setattr(fastpath, "fastest", fake_fastest)
+    cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
+    model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu")
+    assert model.dtype == dtype and model.precision == measured
+    assert "infer ngf8" in seen["key"] and "64px" in seen["key"] and "hints4" in seen["key"]
+    assert Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="fp32").dtype is None
+
+
+def test_a_training_run_keeps_the_format_it_measured(tiny_data, tmp_path, cache, monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(fastpath, "fastest", lambda candidates, *, key, **_: "fp32")
+    cfg = TrainConfig(steps=2, batch_size=2, workers=0, val_fraction=0.25, precision="auto")
+    Trainer(tiny_data, tmp_path / "run", ModelConfig(ngf=8, ndf=8, image_size=32), cfg).fit()
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["precision"] == "fp32"
+    monkeypatch.setattr(fastpath, "fastest", never)  # a resumed run does not measure again
+    assert Trainer.resume(tmp_path / "run", steps=4).fit().step == 4

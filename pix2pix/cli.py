@@ -203,6 +203,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--hint-seed", type=int, default=0, help="seed of the sampled hints (the same pairs get the same hints)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="number format of the model's passes")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -212,7 +213,7 @@ def cmd_evaluate(args) -> int:
 
     if not args.model and not args.baseline:
         raise ValueError("give --model or --baseline")
-    model = Sketch2Image.load(args.model, device=args.device) if args.model else None
+    model = Sketch2Image.load(args.model, device=args.device, precision=args.precision) if args.model else None
     result = evaluate(
         model, args.data, direction=args.direction, split=args.split, val_list=_read_list(args.val_list),
         outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, train_hint_model
-from test_browser import NEW_RESULT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
+from test_browser import NEW_RESULT, OUTPUT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
 
@@ -169,3 +169,27 @@ def test_a_variation_typed_with_enter_gives_a_new_result(page):
     box.fill("7")
     varied = result_after(page, lambda: box.press("Enter"))
     assert np.abs(varied - plain).mean() > 0.5  # test-time noise with seed 7: another image
+
+
+def test_on_a_phone_the_result_is_in_view_while_drawing(app, browser):  # noqa: F811 - the fixture imported above
+    page = browser.new_page(viewport={"width": 400, "height": 800})
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.goto(app.url)
+    expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)
+    canvas, result = page.locator("#sketch canvas").bounding_box(), page.locator("#result").bounding_box()
+    print(f"\nphone layout: result {result['y']:.0f}-{result['y'] + result['height']:.0f} px, "
+          f"canvas {canvas['y']:.0f}-{canvas['y'] + canvas['height']:.0f} px")
+    assert result["y"] + result["height"] <= canvas["y"] + 1  # above the canvas
+    page.mouse.wheel(0, canvas["y"] + canvas["height"] - 790)  # scroll until the whole canvas is on screen
+    page.wait_for_timeout(300)
+    canvas, result = page.locator("#sketch canvas").bounding_box(), page.locator("#result").bounding_box()
+    on_screen = min(result["y"] + result["height"], 800) - max(result["y"], 0)
+    assert canvas["y"] + canvas["height"] <= 801 and on_screen >= 150, (result, canvas)  # of the result's 220 px
+    result_after(page, lambda: stroke(page, CIRCLE))  # drawing with (most of) the result in view
+    picker = page.locator("#draw-model").bounding_box()
+    about = page.locator(".picker-row .about").first.bounding_box()
+    assert about["y"] >= picker["y"] + picker["height"] - 1 and about["width"] > 250  # under the picker, full width
+    page.screenshot(path=OUTPUT / "phone_drawing.png")
+    assert not [m for m in messages if "not implemented" in m.lower()], messages
+    page.close()

@@ -64,8 +64,8 @@ def _add_train(sub) -> None:
     p.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
     p.add_argument("--description", default="", help="one line describing the model (shown in the app)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="a named set of settings, which flags given here "
-                   "override: paper (Isola et al. as published) or clean (resize-convolution decoder, a moving "
-                   "average of the generator, feature matching: cleaner images on small compute)")
+                   "override: paper (Isola et al. as published) or clean (resize-convolution decoder and a "
+                   "moving average of the generator: no checkerboard, cleaner images on small compute)")
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig)
     p.set_defaults(func=cmd_train)

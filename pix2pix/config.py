@@ -175,10 +175,13 @@ class TrainConfig:
 
 # Named sets of settings (`train --recipe NAME`); flags given explicitly win over them.
 # "paper": Isola et al. as published (what the tutorial teaches). "clean": what the ablation
-# on the fashion data chose (see the README's "Training recipe").
+# on the fashion data chose (README, "Colour hints and the training recipe"): the
+# resize-convolution decoder (no checkerboard; validation L1 -4 %, SSIM +7 % at equal steps)
+# and a moving average of G (neutral at 800 steps, kept for longer runs). Feature matching
+# stays available but off: at equal steps it cost L1 and SSIM there.
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"upsample": "transpose", "ema": 0.0, "feature_matching": 0.0},
-    "clean": {"upsample": "resize", "ema": 0.999, "feature_matching": 10.0},
+    "clean": {"upsample": "resize", "ema": 0.999, "feature_matching": 0.0},
 }
 
 

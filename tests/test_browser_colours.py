@@ -193,3 +193,18 @@ def test_on_a_phone_the_result_is_in_view_while_drawing(app, browser):  # noqa: 
     page.screenshot(path=OUTPUT / "phone_drawing.png")
     assert not [m for m in messages if "not implemented" in m.lower()], messages
     page.close()
+
+
+def test_a_stale_error_leaves_when_a_result_arrives(page, tmp_path):
+    page.get_by_role("tab", name="Upload").click()
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "broken.png")
+    toast = page.locator(".toast-body.error").filter(has_text="broken.png")
+    expect(toast).to_be_visible(timeout=30_000)
+    page.locator("#upload-file button[aria-label='Clear']").first.click()
+    from appkit import sketch
+
+    sketch("circle").save(tmp_path / "circle.png")
+    page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "circle.png")
+    expect(page.locator("#upload-result img")).to_have_count(1, timeout=30_000)
+    expect(toast).to_have_count(0, timeout=1_000)  # at once, not after its own 6 s

@@ -9,7 +9,7 @@ import gradio as gr
 from .. import gallery, handlers, models
 from ..canvas import sketch_canvas
 from ..settings import Settings
-from . import INFERENCE, PRIVATE
+from . import CLOSE_TOASTS, INFERENCE, PRIVATE
 
 
 def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
@@ -56,6 +56,7 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
         generate.click(handlers.draw_generate, inputs, shown, show_progress="minimal", **INFERENCE, **PRIVATE),
     ):
         event.then(handlers.pair_download, last, pair, show_progress="hidden", **PRIVATE)
+        event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
     # .input, not .change: a picker set by code (page load, an example) must not reset the canvas.
     model.input(handlers.switch_model, model, [about, canvas, *shown, pair], **PRIVATE)
     demo.load(partial(models.open_canvas, settings.default_model), None, [model, about, canvas], **PRIVATE)

@@ -10,7 +10,7 @@ from pix2pix.imaging import LIMIT_EXAMPLE, MAX_PIXELS
 
 from .. import handlers, models
 from ..settings import Settings
-from . import INFERENCE, PRIVATE
+from . import CLOSE_TOASTS, INFERENCE, PRIVATE
 
 
 def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
@@ -56,10 +56,13 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
     inputs, outputs = [file, model, variation, hints], [original, seen, result, pair, status, to_outline]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
                      list(draw_tab), **PRIVATE)
-    file.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
-    hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE)
-    run.click(go, inputs, outputs, **INFERENCE, **PRIVATE)
-    variation.input(go, inputs, outputs, trigger_mode="always_last", **INFERENCE, **PRIVATE)  # typed numbers too
+    for event in (
+        file.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        run.click(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        variation.input(go, inputs, outputs, trigger_mode="always_last", **INFERENCE, **PRIVATE),  # typed numbers too
+    ):
+        event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
     model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
     demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE)
     return model

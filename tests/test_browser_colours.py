@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import urllib.request
 
 import numpy as np
@@ -44,11 +45,17 @@ def page(app, browser):  # noqa: F811 - the fixture imported above
 
 
 def result_after(page, action) -> np.ndarray:
-    """Do ``action``, wait for the new result on the page, and fetch it as an RGB array."""
+    """Do ``action``, wait for the new result on the page to settle (results of the drawing
+    so far arrive while the pen moves; the last is the finished drawing's), and fetch it as
+    an RGB array."""
     before = page.evaluate(RESULT_SRC)
     action()
     page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
-    with urllib.request.urlopen(page.evaluate(RESULT_SRC)) as r:
+    deadline, src = time.time() + 30, None
+    while time.time() < deadline and src != page.evaluate(RESULT_SRC):
+        src = page.evaluate(RESULT_SRC)
+        page.wait_for_timeout(700)  # no newer result for this long: settled
+    with urllib.request.urlopen(src) as r:
         return np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), float)
 
 
@@ -208,3 +215,30 @@ def test_a_stale_error_leaves_when_a_result_arrives(page, tmp_path):
     page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "circle.png")
     expect(page.locator("#upload-result img")).to_have_count(1, timeout=30_000)
     expect(toast).to_have_count(0, timeout=1_000)  # at once, not after its own 6 s
+
+
+def test_the_result_follows_the_pen_while_it_is_down(page):
+    """A slow stroke (2 s with the pen down) gets results before the pen is lifted, and
+    the last result is the finished drawing's."""
+    page.evaluate("""() => {
+      window.__results = [];
+      new MutationObserver(() => {
+        const img = document.querySelector('#result img');
+        if (img) window.__results.push(img.src);
+      }).observe(document.querySelector('#result'), {subtree: true, childList: true, attributes: true,
+                                                     attributeFilter: ['src']});
+    }""")
+    box = page.locator("#sketch canvas").bounding_box()
+    points = [(box["x"] + box["width"] * (0.2 + 0.6 * t / 40), box["y"] + box["height"] * (0.3 + 0.4 * (t % 8) / 8))
+              for t in range(41)]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y)
+        page.wait_for_timeout(50)
+    during = len(set(page.evaluate("window.__results")))
+    before_up = page.evaluate(RESULT_SRC)
+    page.mouse.up()
+    print(f"\nresults while the pen was down for ~2 s: {during}")
+    assert during >= 4  # several updates while drawing (>= 2 per second on a busy 2-core box)
+    page.wait_for_function(NEW_RESULT, arg=before_up, timeout=30_000)  # and one for the finished stroke

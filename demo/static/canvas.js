@@ -126,11 +126,22 @@ function repaint() {
   buttons.redo.disabled = undone.length === 0;
 }
 
+let lastSent = 0;
 function send() {
-  // Later strokes replace earlier ones in the queue (trigger_mode="always_last").
-  const hints = setup.hints && visibleOps("hint").length ? hint.toDataURL("image/png") : null;
+  // Later strokes replace earlier ones in the queue (trigger_mode="always_last"): at most
+  // one request runs and one waits, and the last drawing sent is the one that runs last.
+  const hints = setup.hints && (visibleOps("hint").length || (current && current.layer === "hint"))
+    ? hint.toDataURL("image/png") : null;
   props.value = { png: ink.toDataURL("image/png"), hints, stroke: ++sent };
+  lastSent = performance.now();
   trigger("stroke");
+}
+
+// While the pen is down the result follows it: the drawing so far is sent at most every
+// LIVE_MS; the pen's release always sends the finished stroke.
+const LIVE_MS = 100;
+function sendWhileDrawing() {
+  if (current && !current.shape && performance.now() - lastSent >= LIVE_MS) send();
 }
 
 function select(newTool, newColor) {
@@ -199,6 +210,7 @@ view.addEventListener("pointerdown", (event) => {
   if (current.shape === "fill") return finish();
   if (!current.shape) paint(current);
   show();
+  lastSent = performance.now(); // the first live frame goes LIVE_MS after the pen touches down
 });
 
 view.addEventListener("pointermove", (event) => {
@@ -216,6 +228,7 @@ view.addEventListener("pointermove", (event) => {
   }
   paint({ ...current, points: [last, ...added] });
   show();
+  sendWhileDrawing();
 });
 
 function finish() {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -62,8 +63,6 @@ def _title(e: ModelEntry) -> str:
 
 def _facts(e: ModelEntry) -> str:
     """"12 May 14:03 · 540 steps · val L1 0.142" for a fine-tuned model ("" for a shipped one)."""
-    import time
-
     if e.shipped:
         return ""
     try:

@@ -150,14 +150,16 @@ def cmd_generate(args) -> int:
         targets = [(src, dst / f"{src.stem}.png" if dst.is_dir() else dst)]
     else:
         raise ValueError(f"{src} does not exist.")
+    hint_files = _hint_files(args.hints, [f for f, _ in targets], many=src.is_dir())
     if args.hints and not model.takes_hints:
         log.warning("%s takes no colour hints: --hints is ignored", args.model)
+        hint_files = {}
     done = 0
     for f, out in targets:
         try:
             image = open_image(f)
-            hints = _hint_file(args.hints, f, many=src.is_dir())
-            prepared = model.prepare(image, open_image(hints) if hints else None, raw=args.raw)
+            hints = open_image(hint_files[f]) if f in hint_files else None
+            prepared = model.prepare(image, hints, raw=args.raw)
         except Pix2PixError as e:
             log.warning("skipped %s: %s", f.name, e)
             continue
@@ -170,19 +172,23 @@ def cmd_generate(args) -> int:
     return 0 if done else 1
 
 
-def _hint_file(hints: str | None, source: Path, *, many: bool) -> Path | None:
-    """The hint layer for ``source``: the --hints file itself, or the file with the same
-    stem in the --hints folder (none there: no hints for that input)."""
+def _hint_files(hints: str | None, sources: list[Path], *, many: bool) -> dict[Path, Path]:
+    """Each source's hint layer: the --hints file itself (one input), or the file with the
+    same stem in the --hints folder; sources without one are left out (no hints for them)."""
     if not hints:
-        return None
+        return {}
     hints = Path(hints)
     if not hints.exists():
         raise ValueError(f"{hints} does not exist.")
     if hints.is_file() and not many:
-        return hints
+        return {sources[0]: hints}
     if not hints.is_dir():
         raise ValueError(f"--hints must be a folder when the input is a folder: {hints}")
-    return next((p for p in sorted(hints.iterdir()) if p.stem == source.stem and p.is_file()), None)
+    by_stem: dict[str, Path] = {}
+    for p in sorted(hints.iterdir()):  # listed once, whatever the number of inputs
+        if p.is_file():
+            by_stem.setdefault(p.stem, p)
+    return {s: by_stem[s.stem] for s in sources if s.stem in by_stem}
 
 
 def _add_evaluate(sub) -> None:

@@ -143,7 +143,7 @@ class Sketch2Image:
         same crop and resize, so a hint painted inside a drawn shape stays inside it; models
         without hint channels ignore it."""
         s = self.size
-        frame = Frame(0.0, 0.0, 0.0)
+        frame = None  # the drawing's crop; None: the whole image, stretched to the square
         if self.info.input_kind == "labels" and self.info.palette:
             seen = snap_to_palette(to_rgb(image).resize((s, s), Image.Resampling.NEAREST), self.info.palette)
         elif self.info.input_kind == "sketch" and not raw:
@@ -157,8 +157,6 @@ class Sketch2Image:
         if hints.size != image.size:
             raise ImageReadError(f"The colour hints are {hints.width}x{hints.height} but the sketch is "
                                  f"{image.width}x{image.height}: paint them on an image of the sketch's size.")
-        if frame.side <= 0:  # the whole image, stretched to the square as the input was
-            frame = None
         return Prepared(seen, frame_hints(hints, frame, s))
 
     def generate(self, prepared: Prepared, *, seed: int | None = None) -> Image.Image:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .imaging import to_rgb
 
@@ -25,31 +25,33 @@ DRAWING_WHITE = 0.5  # a label map is all regions: a drawing is mostly paper
 
 
 def _small(image: Image.Image) -> np.ndarray:
-    small = to_rgb(image).copy()
-    small.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
-    return np.asarray(small, np.float32)
+    """The picture at ANALYSIS_SIDE px, RGB float (a new small image: a 24 MP upload is
+    never copied at full size)."""
+    return np.asarray(ImageOps.contain(to_rgb(image), (ANALYSIS_SIDE, ANALYSIS_SIDE)), np.float32)
 
 
-def solid_ink(image: Image.Image) -> float:
-    """The share of the picture covered by ink in areas, not lines (0 for a clean drawing)."""
-    grey = _small(image).mean(axis=2)
+def solid_ink(small: np.ndarray) -> float:
+    """The share of the picture (from :func:`_small`) covered by ink in areas, not lines
+    (0 for a clean drawing)."""
+    grey = small.mean(axis=2)
     paper = np.median(grey)  # white paper, or a dark board with light lines
     ink = (np.abs(grey - paper) > 25).astype(np.uint8)
     return float(cv2.erode(ink, np.ones((5, 5), np.uint8)).mean())
 
 
-def paper_share(image: Image.Image) -> float:
-    """The share of near-white pixels."""
-    return float((_small(image).min(axis=2) > WHITE_MIN).mean())
+def paper_share(small: np.ndarray) -> float:
+    """The share of near-white pixels (of a picture from :func:`_small`)."""
+    return float((small.min(axis=2) > WHITE_MIN).mean())
 
 
 def mismatch(image: Image.Image, input_kind: str, palette_colours: list[tuple[int, int, int]] = ()) -> str | None:
     """A one-line notice when ``image`` is not the kind of input the model takes, else None:
     ``"photo"`` for a photo (or painting) given to a sketch model, ``"drawing"`` for a line
     drawing given to a label-map model whose palette has no white."""
-    if input_kind == "sketch" and solid_ink(image) > PHOTO_SOLID:
-        return "photo"
+    if input_kind == "sketch":
+        return "photo" if solid_ink(_small(image)) > PHOTO_SOLID else None
     if input_kind == "labels" and not any(min(c) > WHITE_MIN for c in palette_colours):
-        if paper_share(image) > DRAWING_WHITE and solid_ink(image) < PHOTO_SOLID:
+        small = _small(image)
+        if paper_share(small) > DRAWING_WHITE and solid_ink(small) < PHOTO_SOLID:
             return "drawing"
     return None

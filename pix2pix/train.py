@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from .config import HINT_CHANNELS, ConfigError, ModelConfig, ModelInfo, TrainConfig, from_dict
+from .config import HINT_CHANNELS, PRECISIONS, ConfigError, ModelConfig, ModelInfo, TrainConfig, from_dict
 from .data import (DataError, DataScan, EpochSampler, Pair, PairedDataset, outline_pairs, read_split, scan,
                    split_validation)
 from .errors import Pix2PixError
@@ -81,7 +81,7 @@ def _check_state(state: dict) -> None:
     from_dict(ModelConfig, state["model_config"])
     from_dict(TrainConfig, state["train_config"])
     from_dict(ModelInfo, state["info"])
-    if state.get("precision", "fp32") not in ("fp32", "bf16", "fp16"):
+    if state.get("precision", "fp32") not in PRECISIONS or state.get("precision") == "auto":
         raise ValueError(f"its number format is not one this project knows: {state['precision']!r}")
     if not isinstance(state.get("data", ""), str):
         raise ValueError(f"its data folder is not a path: {state['data']!r}")

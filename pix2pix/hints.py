@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.transforms.v2.functional import gaussian_blur
+import torch.nn.functional as F
 
 from .config import HINT_CHANNELS
 
@@ -39,6 +39,21 @@ class HintSampling:
     blur_px: float = 3.0  # the "local colour": the target blurred with this sigma
     background_tol: float = 0.12  # max |pixel - white| (on [0, 1]) that still counts as background
     colour_tol: float = 0.25  # a hint covers only pixels this close (on [-1, 1]) to its colour
+
+
+def blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(C, H, W) blurred with a Gaussian of ``sigma`` (kernel 2*ceil(3 sigma)+1, reflected
+    edges), as torchvision's gaussian_blur does; written with torch alone, so that inference,
+    which imports this module, does not import torchvision (two threads importing it at once,
+    the app's warm-up and a page handler, can meet its import cycle half-done)."""
+    radius = math.ceil(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=t.dtype)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    c = t.shape[0]
+    out = F.pad(t[None], (radius,) * 4, mode="reflect")
+    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)[0]
 
 
 def empty(size: int) -> torch.Tensor:
@@ -121,7 +136,7 @@ def sample(target: torch.Tensor, rng: random.Random, n: int | None = None,
     if n <= 0:
         return hints
     sigma = cfg.blur_px * size / REF_SIZE
-    local = gaussian_blur(target.float(), [2 * math.ceil(3 * sigma) + 1] * 2, [sigma, sigma])
+    local = blur(target.float(), sigma)
     on_object = object_mask(target, cfg.background_tol)
     where = on_object.nonzero()
     for _ in range(n):

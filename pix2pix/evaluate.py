@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from . import hints as hint_layers
-from .data import DataError, Pair, PairedDataset, outline_pairs, scan, split_validation
+from .data import DataError, Pair, PairedDataset, outline_pairs, scan
 from .imaging import sample_grid, save_image, to_pil
 from .infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
@@ -33,9 +33,13 @@ def select_pairs(data: str | Path, *, split: str = "auto", val_list: list[str] |
     """Pairs to evaluate on: the named split, or the pairs of a validation list, or (auto)
     test/, else val/, else every pair of the folder."""
     result = scan(data, outlines=outlines)
-    if val_list:
-        train, val = split_validation(result, 0.0, 0, val_list)
-        return EvalData(val, train, "val-list"), result
+    if val_list:  # exactly these names, from whichever split holds them
+        wanted = set(val_list)
+        chosen = [p for ps in result.splits.values() for p in ps if wanted & {p.key(result.root), p.a.name, p.name}]
+        if not chosen:
+            raise DataError(f"None of the names in the validation list are in {data}.")
+        keep = set(map(id, chosen))
+        return EvalData(chosen, [p for p in result.splits["train"] if id(p) not in keep], "val-list"), result
     if split == "auto":
         split = next((s for s in ("test", "val") if result.splits.get(s)), "train")
     if split == "all":

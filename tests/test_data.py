@@ -225,3 +225,17 @@ def test_to_rgb_composites_on_white():
     img.putpixel((1, 1), (0, 0, 0, 255))
     rgb = to_rgb(img)
     assert rgb.getpixel((0, 0)) == (255, 255, 255) and rgb.getpixel((1, 1)) == (0, 0, 0)
+
+
+def test_evaluate_on_a_list_takes_exactly_its_names_from_any_split(tmp_path):
+    """A fixed validation list (the shipped models' cards) names files wherever they sit: the
+    items list and the figures list of one folder are scored apart, not as its whole val/."""
+    from pix2pix.evaluate import select_pairs
+
+    write_side_by_side(tmp_path / "d" / "train", 6)
+    write_side_by_side(tmp_path / "d" / "val", 4, start=10)
+    chosen, _ = select_pairs(tmp_path / "d", split="val", val_list=["010.png", "val/012.png", "003"])
+    assert sorted(p.a.name for p in chosen.pairs) == ["003.png", "010.png", "012.png"]
+    assert "003.png" not in {p.a.name for p in chosen.train_pairs}  # the mean baseline never sees a scored pair
+    with pytest.raises(DataError, match="None of the names"):
+        select_pairs(tmp_path / "d", val_list=["nothing.png"])

@@ -99,13 +99,16 @@ class Sketch2Image:
             p.requires_grad_(False)
         self._lock = threading.Lock()
         if precision == "auto":  # by measuring this model here (cached), not by the CPU's flags
-            self.dtype = auto_dtype(self.device, f"infer {shape_key(cfg)}", self._timed_forward)
+            self.dtype = auto_dtype(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
+                                    deviation=self._deviation)
 
-    def _timed_forward(self, dtype: torch.dtype | None):
-        """One forward pass of a blank input in ``dtype``, for choosing the fast path."""
+    def _timed_forward(self, dtype: torch.dtype | None, x: torch.Tensor | None = None,
+                       hints: torch.Tensor | None = None):
+        """One forward pass in ``dtype`` (of a blank input unless given), for choosing the fast path."""
         s = self.size
-        x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
-        hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
+        if x is None:
+            x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
+            hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
 
         @torch.inference_mode()
         def forward():
@@ -113,6 +116,22 @@ class Sketch2Image:
                 return self.generator(x) if hints is None else self.generator(x, hints)
 
         return forward
+
+    def _deviation(self, dtype: torch.dtype) -> float:
+        """Mean |output in ``dtype`` - output in fp32| on a drawing: a white canvas with a
+        dark frame and a cross, and, for a hint model, one colour patch."""
+        s = self.size
+        x = torch.ones(1, self.cfg.in_channels, s, s, device=self.device)
+        x[..., s // 4:3 * s // 4, s // 4:3 * s // 4] = -1
+        x[..., s // 4 + 3:3 * s // 4 - 3, s // 4 + 3:3 * s // 4 - 3] = 1
+        x[..., s // 2 - 1:s // 2 + 1, :] = x[..., :, s // 2 - 1:s // 2 + 1] = -1
+        hints = None
+        if self.takes_hints:
+            hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device)
+            hints[:, :, s // 3:s // 3 + 8, s // 3:s // 3 + 8] = torch.tensor([0.6, -0.4, -0.4, 1.0]).view(1, 4, 1, 1)
+        with torch.inference_mode():
+            outputs = [self._timed_forward(d, x.to(memory_format=torch.channels_last), hints)() for d in (None, dtype)]
+        return (outputs[0].float() - outputs[1].float()).abs().mean().item()
 
     @classmethod
     def load(cls, ref: str | Path, *, device: str = "auto", precision: str = "auto") -> "Sketch2Image":

@@ -133,12 +133,14 @@ def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_
 
 
 @torch.no_grad()
-def judge(G: torch.nn.Module, val: Dataset | None, show: Dataset, *, autocast, device: torch.device,
+def judge(G: torch.nn.Module, val: Dataset | None, show: Dataset, *, device: torch.device,
           batch_size: int, generator: torch.Generator, rows: int = 4,
           stop: Callable[[], bool] | None = None) -> tuple[dict[str, float], list] | None:
     """G's validation metrics on ``val`` (empty without one) and sample-grid rows
     (input, target, output) of the first pairs of ``show``; G is in eval mode meanwhile.
-    None if ``stop`` (a stop was asked for) cut it short."""
+    Always in fp32, whatever the training precision: bf16 can move a trained model's
+    outputs far (a hint model's by 0.1 on average), and these figures must be the ones a user
+    of the model gets. None if ``stop`` (a stop was asked for) cut it short."""
     G.eval()
     try:
         metrics: dict[str, float] = {}
@@ -147,14 +149,12 @@ def judge(G: torch.nn.Module, val: Dataset | None, show: Dataset, *, autocast, d
             for a, b in DataLoader(val, batch_size=batch_size, generator=generator):
                 if stop is not None and stop():
                     return None
-                with autocast():
-                    fake = G(a.to(device, memory_format=torch.channels_last))
+                fake = G(a.to(device, memory_format=torch.channels_last))
                 avg.update(image_metrics(fake.float().cpu(), b))
             metrics = avg.result()
         grid = []
         for a, b in (show[i] for i in range(min(rows, len(show)))):
-            with autocast():
-                fake = G(a[None].to(device, memory_format=torch.channels_last))
+            fake = G(a[None].to(device, memory_format=torch.channels_last))
             grid.append((to_pil(a), to_pil(b), to_pil(fake[0].float())))
     finally:
         G.train()

@@ -79,3 +79,22 @@ def test_a_training_run_keeps_the_format_it_measured(tiny_data, tmp_path, cache,
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["precision"] == "fp32"
     monkeypatch.setattr(fastpath, "fastest", never)  # a resumed run does not measure again
     assert Trainer.resume(tmp_path / "run", steps=4).fit().step == 4
+
+
+def test_a_format_that_moves_the_output_is_out_whatever_its_speed(cache, monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    for moved in (0.05, float("nan")):  # a colour-hint model's bf16 output moved by 0.12 on average
+        assert fastpath.auto_dtype(torch.device("cpu"), "y", never, deviation=lambda d, m=moved: m) is None
+    assert not cache.exists()  # not even timed
+    monkeypatch.setattr(fastpath, "fastest", lambda candidates, **_: "bf16")
+    assert fastpath.auto_dtype(torch.device("cpu"), "y", lambda d: None, deviation=lambda d: 0.002) is torch.bfloat16
+    monkeypatch.setattr(fastpath, "fast_dtype", lambda device: torch.bfloat16)  # a GPU's answer is checked too
+    assert fastpath.auto_dtype(torch.device("cuda"), "y", never, deviation=lambda d: 0.05) is None
+    assert fastpath.auto_dtype(torch.device("cuda"), "y", never, deviation=lambda d: 0.001) is torch.bfloat16
+
+
+def test_a_loaded_model_measures_how_far_bf16_moves_its_output():
+    cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
+    model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="fp32")
+    moved = model._deviation(torch.bfloat16)
+    assert 0 < moved < 0.5  # bf16 rounds: some change, far from none

@@ -184,7 +184,8 @@ def start(
     out = _run_dir(name)
     _check_runs_quota(settings)
     train_cfg = TrainConfig(
-        epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0, batch_size=batch_size,
+        epochs=length if unit == "epochs" else 1, steps=length if unit == "steps" else 0,
+        minutes=float(length) if unit == "minutes" else 0.0, batch_size=batch_size,
         lr=lr, direction=direction, val_fraction=val_fraction, outlines=bool(photos_only), input_kind=input_kind,
     )
     model_cfg = ModelConfig(ngf=ngf, ndf=ndf)
@@ -253,7 +254,8 @@ def progress_html(state) -> str:
     frac = state.step / state.total if state.total else 0.0
     if state.status == "finished":
         frac = 1.0
-    facts = [f"step {state.step} / {state.total}" if state.total else "preparing"]
+    facts = [f"step {state.step} / {state.total}" if state.total
+             else f"step {state.step} (timing the run)" if state.step else "preparing"]
     if state.status == "running" and state.images_per_s and not state.phase:
         facts.append(f"{state.images_per_s:.1f} images/s")
         if state.eta_s:

@@ -113,6 +113,10 @@ class TrainConfig:
                          label="Epochs")
     steps: int = option(0, "optimizer steps to train instead of epochs (0: use --epochs)", group="length",
                         label="Steps")
+    minutes: float = option(0.0, "train for about this many minutes instead of --epochs (0: off): the run is timed "
+                                 "over its first minute, its length in steps is set from that speed, and the "
+                                 "learning-rate decay follows it; --steps, if given, wins", group="length",
+                            label="Minutes")
     batch_size: int = option(1, "pairs per optimizer step", group="optimisation", label="Batch size")
     lr: float = option(2e-4, "Adam learning rate of both networks", group="optimisation", label="Learning rate")
     beta1: float = option(0.5, "Adam beta1", group="optimisation")
@@ -155,10 +159,10 @@ class TrainConfig:
         _check_types(self)
         _check_choices(self)
         _at_least(self, batch_size=1, epochs=0, steps=0, save_every=1, sample_every=1, val_max=0, bn_images=0,
-                  load_size=0, workers=-1, photo_aspect=0.0)
-        _at_most(self, batch_size=4096, epochs=1_000_000, steps=10**9, workers=64)
-        if self.epochs < 1 and self.steps < 1:
-            raise ConfigError("train for at least one epoch or one step")
+                  load_size=0, workers=-1, photo_aspect=0.0, minutes=0.0)
+        _at_most(self, batch_size=4096, epochs=1_000_000, steps=10**9, workers=64, minutes=1_000_000.0)
+        if self.epochs < 1 and self.steps < 1 and not self.minutes > 0:
+            raise ConfigError("train for at least one epoch, one step or a few minutes")
         _at_least(self, lr=0.0, val_fraction=0.0, decay_from=0.0)
         if not self.lr > 0:
             raise ConfigError(f"the learning rate must be positive, got {self.lr:g}")

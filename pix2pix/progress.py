@@ -38,7 +38,7 @@ class RunStart:
     n_train: int
     n_val: int
     steps_per_epoch: int
-    total_steps: int
+    total_steps: int  # 0: not known yet (a run of so many minutes, set once it has been timed)
     epochs: int
     start_step: int = 0
     start_epoch: int = 0
@@ -47,7 +47,7 @@ class RunStart:
 @dataclass
 class StepEvent:
     step: int  # optimizer steps done so far (1-based after the first step)
-    total: int
+    total: int  # 0: not known yet, as in RunStart
     epoch: int  # 0-based epoch the step belongs to
     losses: dict[str, float]
     lr: float
@@ -105,14 +105,17 @@ class TqdmCallback(Callback):
 
         log.info("data: %s", ev.data_summary)
         log.info(
-            "training on %s (%s): %d train / %d val pairs, %d steps per epoch, %d steps in all",
-            ev.device, ev.precision, ev.n_train, ev.n_val, ev.steps_per_epoch, ev.total_steps,
+            "training on %s (%s): %d train / %d val pairs, %d steps per epoch, %s",
+            ev.device, ev.precision, ev.n_train, ev.n_val, ev.steps_per_epoch,
+            f"{ev.total_steps} steps in all" if ev.total_steps else "the length set once the run is timed",
         )
-        self.bar = tqdm(total=ev.total_steps, initial=ev.start_step, unit="step", dynamic_ncols=True)
+        self.bar = tqdm(total=ev.total_steps or None, initial=ev.start_step, unit="step", dynamic_ncols=True)
 
     def on_step(self, ev: StepEvent) -> None:
         if self.bar is None:
             return
+        if ev.total and self.bar.total != ev.total:  # a timed run's length is now known
+            self.bar.total = ev.total
         self.bar.update(ev.step - self.bar.n)
         self.bar.set_postfix(
             epoch=ev.epoch + 1, L1=f"{ev.losses.get('G_L1', 0):.3f}", D=f"{ev.losses.get('D_real', 0) + ev.losses.get('D_fake', 0):.3f}",

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import cv2
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
@@ -115,6 +116,52 @@ def _generator(*parts: int) -> torch.Generator:
 def _untouched_rng(device: torch.device):
     """Evaluation must not move the training run's random generators (dropout draws)."""
     return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+UNTIMED = 10**9  # a --minutes run's length until its speed is known; the decay waits for it
+TIMING_S = 60.0  # how long such a run is timed before its length is fixed (the second half counts)
+TIMING_MARGIN = 0.97  # of the time left: validations and saves still to come
+
+
+def timed_length(seconds_left: float, steps_timed: int, seconds_timed: float, step: int, window: float) -> int:
+    """A ``--minutes`` run's length in steps, from ``steps_timed`` in ``seconds_timed``; 0
+    while fewer than 3 steps or less than ``window`` seconds have been timed."""
+    if steps_timed < 3 or seconds_timed < window:
+        return 0
+    return step + max(0, int(seconds_left * TIMING_MARGIN * steps_timed / seconds_timed))
+
+
+class LengthTimer:
+    """A ``--minutes`` run's length in steps, from its speed over the second half of its first
+    minute (the first half warms up: workers start, the outline cache fills, kernels are chosen)."""
+
+    def __init__(self, minutes: float):
+        self.minutes, self.started, self.mark = minutes, time.time(), None
+        self.window = min(TIMING_S, minutes * 6) / 2  # a short run: half a tenth of its budget
+
+    def length(self, step: int, elapsed: float) -> int:
+        """The run's length, or 0 while it is still being timed."""
+        now = time.time()
+        if self.mark is None:
+            if now - self.started >= self.window:
+                self.mark = (step, now)
+            return 0
+        return timed_length(self.minutes * 60 - elapsed, step - self.mark[0], now - self.mark[1], step, self.window)
+
+
+def _rank0_value(value: int, world: int, device: torch.device) -> int:
+    """``value`` as rank 0 has it, on every rank (itself without DDP)."""
+    if world == 1:
+        return value
+    flag = torch.tensor([float(value)], device=device if dist.get_backend() == "nccl" else "cpu")
+    dist.broadcast(flag, 0)
+    return int(flag.item())
+
+
+def _one_thread_worker(_: int) -> None:
+    """Loader workers run torch on one thread already; OpenCV would start a pool of its own in
+    each (twelve workers times sixteen threads on a sixteen-core machine)."""
+    cv2.setNumThreads(1)
 
 
 def pick_run_device(cfg: TrainConfig, world: int, local_rank: int) -> tuple[torch.device, torch.dtype | None]:
@@ -231,7 +278,8 @@ class RunData:
         make a run that restarted mid-epoch differ from one that did not."""
         self.sampler.set_epoch(epoch, pos * batch_size)
         return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
-                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos))
+                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos),
+                          worker_init_fn=_one_thread_worker if self.workers else None)
 
 
 def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:
@@ -318,7 +366,7 @@ class Judging:
         one); False, with nothing written, if ``stop`` cut it short."""
         self._emit("on_phase", "validating")
         with _untouched_rng(self.device):
-            judged = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds, autocast=self.model.autocast,
+            judged = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds,
                            device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
                            generator=_generator(self.train_cfg.seed), stop=stop)
         if judged is None:
@@ -374,7 +422,7 @@ class Trainer(Judging):
         if steps:
             cfg = replace(cfg, steps=steps)
         elif epochs:
-            cfg = replace(cfg, epochs=epochs, steps=0)
+            cfg = replace(cfg, epochs=epochs, steps=0, minutes=0.0)
         info = replace(from_dict(ModelInfo, state["info"]), name=Path(out).name)  # the folder may have been renamed
         trainer = cls(data or state["data"], out, from_dict(ModelConfig, state["model_config"]), cfg, info=info,
                       **kwargs)
@@ -417,6 +465,7 @@ class Trainer(Judging):
         if self.step < self.total and self._catch_up() == "stopped":
             return "stopped"
         self._rate, self._loop_started, step0 = 0.0, time.time(), self.step
+        self._timer = LengthTimer(cfg.minutes)
         while self.step < self.total:
             epoch, pos = divmod(self.step, self.steps_per_epoch)
             if batches is None or pos == 0:
@@ -428,6 +477,8 @@ class Trainer(Judging):
             t = time.time()
             losses = self.model.step(*batch)
             self.step += 1
+            if self.total == UNTIMED:
+                self._time_length()
             self._report_step(epoch, losses, batch[0].shape[0] / max(time.time() - t, 1e-9), step0)
 
             finished = self.step == self.total
@@ -448,6 +499,14 @@ class Trainer(Judging):
                 return "stopped"
         return "finished"
 
+    def _time_length(self) -> None:
+        """``minutes``: fix the length once timed (on every rank), in the config: a resume keeps it."""
+        total = _rank0_value(self._timer.length(self.step, self.elapsed), self.world, self.device)
+        if total:
+            self.total = self.model.total_steps = total  # the decay follows it
+            self.train_cfg = replace(self.train_cfg, steps=total)
+            log.info("timed: %d steps fit in %.1f minutes", total, self.train_cfg.minutes)
+
     def _report_step(self, epoch: int, losses: dict[str, torch.Tensor], images_per_s: float, step0: int) -> None:
         values = {k: float(v) for k, v in losses.items()}
         for k, v in values.items():
@@ -455,8 +514,10 @@ class Trainer(Judging):
         self.loss_steps += 1
         inst = images_per_s * self.world
         self._rate = inst if self._rate == 0 else 0.9 * self._rate + 0.1 * inst
-        eta = (time.time() - self._loop_started) / max(self.step - step0, 1) * (self.total - self.step)
-        self._emit("on_step", StepEvent(self.step, self.total, epoch, values, self.model.lr, self._rate, eta))
+        timing = self.total == UNTIMED  # events say 0 until the length is known
+        eta = (self.train_cfg.minutes * 60 - self.elapsed if timing
+               else (time.time() - self._loop_started) / max(self.step - step0, 1) * (self.total - self.step))
+        self._emit("on_step", StepEvent(self.step, 0 if timing else self.total, epoch, values, self.model.lr, self._rate, max(eta, 0.0)))
 
     def _should_stop(self) -> bool:
         """Has a stop been asked for? Under DDP every rank must agree, or the next collective hangs."""
@@ -465,8 +526,6 @@ class Trainer(Judging):
         self._stop_flag.fill_(1.0 if self.stop.is_set() else 0.0)
         dist.all_reduce(self._stop_flag)
         return bool(self._stop_flag.item() > 0)
-
-    # ------------------------------------------------------------------ setup
 
     def _setup(self) -> None:
         """Build the run in named steps; a resumed run then loads its checkpoint into it."""
@@ -489,7 +548,7 @@ class Trainer(Judging):
                                    cache=self.out / "cache" / "outlines", hints=self.model_cfg.hint_channels > 0,
                                    rank=self.rank, world=self.world)
         self.steps_per_epoch = self.run_data.steps_per_epoch
-        self.total = cfg.steps if cfg.steps > 0 else cfg.epochs * self.steps_per_epoch
+        self.total = cfg.steps if cfg.steps > 0 else UNTIMED if cfg.minutes > 0 else cfg.epochs * self.steps_per_epoch
         if cfg.precision == "auto" and self.world == 1:  # under DDP every rank must agree: the known answer
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
@@ -504,9 +563,10 @@ class Trainer(Judging):
             self.model.distribute()
             self._stop_flag = torch.zeros(1, device=self.device if dist.get_backend() == "nccl" else "cpu")
         self._prepare_folder()
+        total = 0 if self.total == UNTIMED else self.total  # 0: set by timing the run (minutes)
         self._emit("on_start", RunStart(
             self.out, found.summary(), describe(self.device), precision_name(self.amp_dtype), len(split[0]),
-            len(split[1]), self.steps_per_epoch, self.total, -(-self.total // self.steps_per_epoch), self.step,
+            len(split[1]), self.steps_per_epoch, total, -(-total // self.steps_per_epoch), self.step,
             self.epochs_done,
         ))
 

@@ -358,3 +358,40 @@ def test_a_run_saves_its_model_in_fp16_with_the_outputs_of_its_fp32_generator(ti
     with torch.no_grad():
         diff = (saved(x) - full.eval()(x)).abs()
     assert diff.max() < 0.02 and diff.mean() < 0.002, (diff.max(), diff.mean())  # parity: fp16 rounding only
+
+
+def test_timed_length_waits_for_enough_timing_then_fills_the_time_left():
+    margin = train_module.TIMING_MARGIN
+    assert train_module.timed_length(600, 2, 70, 2, 30) == 0  # too few steps timed
+    assert train_module.timed_length(600, 50, 20, 50, 30) == 0  # not timed long enough yet
+    assert train_module.timed_length(540, 10, 30, 12, 30) == 12 + int(540 * margin * 10 / 30)
+    assert train_module.timed_length(-5, 10, 30, 12, 30) == 12  # already over: stop now
+
+
+def test_a_run_of_so_many_minutes_times_itself_and_keeps_its_length_on_resume(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "TIMING_S", 0.2)
+    totals = []
+
+    class Totals(Callback):
+        def on_start(self, ev):
+            totals.append(ev.total_steps)
+
+        def on_step(self, ev):
+            totals.append(ev.total)
+
+    end = Trainer(tiny_data, tmp_path / "run", TINY, tiny_cfg(epochs=1, minutes=0.05), callbacks=[Totals()]).fit()
+    assert end.status == "finished" and end.step >= 3
+    assert totals[0] == 0 and totals[-1] == end.step  # unknown at first, then the timed length
+    assert sorted(set(totals) - {0}) == [end.step]  # fixed once, never moved
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["train_config"]["steps"] == end.step and ckpt["step"] == end.step
+    again = Trainer.resume(tmp_path / "run", steps=end.step + 3).fit()
+    assert again.step == end.step + 3  # an explicit length wins over the minutes
+
+
+def test_minutes_alone_are_a_length_and_bad_minutes_are_refused():
+    TrainConfig(epochs=0, minutes=2)
+    with pytest.raises(ValueError, match="one epoch, one step or a few minutes"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="must be at least 0"):
+        TrainConfig(minutes=-1)

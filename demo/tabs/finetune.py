@@ -45,7 +45,8 @@ def _options_column() -> SimpleNamespace:
     o.init = gr.Dropdown(label="Start from", choices=[training.SCRATCH], value=training.SCRATCH,
                          info="A model to fine-tune (its architecture is kept), or a new one.", elem_id="init-model")
     with gr.Row():
-        o.unit = gr.Radio(["epochs", "steps"], value="epochs", label="Train for", elem_id="unit")
+        o.unit = gr.Radio(["epochs", "steps", "minutes"], value="epochs", label="Train for", elem_id="unit",
+                          info="minutes: the run is timed over its first minute and sized to fit")
         # No minimum or maximum on these numbers: gradio would refuse a wrong value with a
         # message naming no field (and a traceback in the log); the configs name it.
         o.length = gr.Number(5, label="How many", precision=0, elem_id="length")

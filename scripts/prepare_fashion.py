@@ -1,14 +1,16 @@
 """Build the training folder of the shipped fashion model from the Fashion Product Images set.
 
-Selects shoes, bags and garments photographed on their own (flat lay or mannequin-free),
-holds out a fixed validation list, and writes ``OUT/train`` and ``OUT/val`` as symbolic
-links to the original photos (nothing is copied or modified). Garments worn by a person are
-left out: their outline is a whole figure cut off by the photo edge, not what anyone draws
-when sketching a T-shirt. The outlines themselves are made at training time
-(``python -m pix2pix train OUT --outlines``).
+Selects shoes, bags and garments: garments photographed on their own (flat lay) as items, and
+garments worn by a model as *figures* (the whole figure is drawn, as a fashion sketch shows a
+garment on a croquis). Holds out fixed validation lists (one for items, one for figures: both
+go to ``OUT/val``, and ``evaluate --val-list`` scores each) and writes ``OUT/train`` and
+``OUT/val`` as symbolic links to the original photos (nothing is copied or modified). The
+outlines themselves are made at training time (``python -m pix2pix train OUT --outlines``).
 
     python scripts/prepare_fashion.py ../shared/data/fashion-products --out datasets/fashion \
-        --val-list weights/fashion/val_list.txt
+        --val-list weights/fashion/val_list.txt --figures-val-list weights/fashion/val_figures.txt
+
+``--items-only`` leaves the figures out (the first shipped model's data).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FOOTWEAR = {"Shoes", "Sandal", "Flip Flops"}  # subCategory, masterCategory Foot
 BAGS = {"Bags"}  # subCategory under Accessories
 GARMENTS = {"Topwear", "Bottomwear", "Dress"}  # subCategory under Apparel
 MAX_BORDER_TOUCH = 0.05  # a garment whose silhouette covers more of an edge is worn or cut off
+FIGURES_VAL = 60
 
 
 def group_of(row: dict) -> str | None:
@@ -54,19 +57,26 @@ def stands_alone(path: Path) -> bool:
     return max(float(np.mean(e)) for e in edges) <= MAX_BORDER_TOUCH
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data", type=Path, help="the fashion-products folder (images/ and styles.csv)")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--val-list", type=Path, required=True, help="written if missing, else reused")
-    ap.add_argument("--val-per-group", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=2017)
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def read_or_write_val(path: Path, ids_by_group: dict[str, list[str]], per_group: int, seed: int, title: str) -> set[str]:
+    """The ids of a fixed validation list: read from ``path``, or drawn per group and written there."""
+    if path.exists():
+        return {line.strip().removesuffix(".jpg") for line in path.read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    rng = random.Random(seed)
+    val = set()
+    for ids in ids_by_group.values():
+        val |= set(rng.sample(sorted(ids), min(per_group, len(ids) // 10)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# Fashion Product Images ids held out from training (validation: {title})\n"
+                    + "".join(f"{i}.jpg\n" for i in sorted(val, key=int)))
+    return val
 
-    images = args.data / "images"
-    chosen: dict[str, list[str]] = {"footwear": [], "bags": [], "garments": []}
-    with open(args.data / "styles.csv", newline="") as f:
+
+def choose(data: Path, items_only: bool) -> dict[str, list[str]]:
+    """Photo ids by group: footwear, bags, garments (standing alone) and figures (worn)."""
+    images = data / "images"
+    chosen: dict[str, list[str]] = {"footwear": [], "bags": [], "garments": [], "figures": []}
+    with open(data / "styles.csv", newline="") as f:
         for row in csv.DictReader(f):
             group = group_of(row)
             path = images / f"{row['id']}.jpg"
@@ -74,30 +84,43 @@ def main() -> int:
                 continue
             if group == "garments":
                 try:
-                    if not stands_alone(path):
-                        continue
+                    group = "garments" if stands_alone(path) else "figures"
                 except ImageReadError as e:
                     log.warning("skipping %s", e)
                     continue
             chosen[group].append(row["id"])
+    if items_only:
+        chosen["figures"] = []
     for group, ids in chosen.items():
         log.info("%s: %d photos", group, len(ids))
+    return chosen
 
-    if args.val_list.exists():
-        val = {line.strip().removesuffix(".jpg") for line in args.val_list.read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
-    else:
-        rng = random.Random(args.seed)
-        val = set()
-        for ids in chosen.values():
-            val |= set(rng.sample(sorted(ids), min(args.val_per_group, len(ids) // 10)))
-        args.val_list.parent.mkdir(parents=True, exist_ok=True)
-        args.val_list.write_text("# Fashion Product Images ids held out from training (validation)\n"
-                                 + "".join(f"{i}.jpg\n" for i in sorted(val, key=int)))
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path, help="the fashion-products folder (images/ and styles.csv)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--val-list", type=Path, required=True, help="items held out: written if missing, else reused")
+    ap.add_argument("--figures-val-list", type=Path, help="figures held out: written if missing, else reused")
+    ap.add_argument("--items-only", action="store_true", help="leave garments worn by a model out")
+    ap.add_argument("--val-per-group", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=2017)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.items_only and args.figures_val_list is None:
+        ap.error("--figures-val-list is needed unless --items-only")
+
+    chosen = choose(args.data, args.items_only)
+    figures = {"figures": chosen.pop("figures")}
+    val = read_or_write_val(args.val_list, chosen, args.val_per_group, args.seed, "items")
+    if figures["figures"]:
+        val |= read_or_write_val(args.figures_val_list, figures, FIGURES_VAL, args.seed, "figures")
+    chosen |= figures
     for split in ("train", "val"):
         (args.out / split).mkdir(parents=True, exist_ok=True)
         for old in (args.out / split).iterdir():
             old.unlink()
+    images = args.data / "images"
     for ids in chosen.values():
         for i in ids:
             split = "val" if i in val else "train"

@@ -1,8 +1,8 @@
 """Copy a trained run's generator into ``weights/<name>/`` as the shipped model.
 
 Stores the weights in fp16 (half the size; BatchNorm statistics stay fp32) and measures
-the parity of the fp16 copy against the run's fp32 model on the validation inputs, so the
-model card can state it.
+the parity of the fp16 copy against the run's fp32 generator (from its last checkpoint: the
+moving average when the run kept one) on the validation inputs, so the model card can state it.
 
     python scripts/ship_model.py runs/fashion fashion --description "..." \
         --data datasets/fashion --outlines --photo-aspect 0.75
@@ -23,7 +23,16 @@ from pix2pix.evaluate import select_pairs  # noqa: E402
 from pix2pix.data import PairedDataset  # noqa: E402
 from pix2pix.infer import Sketch2Image  # noqa: E402
 from pix2pix.catalog import weights_dir  # noqa: E402
-from pix2pix.io import load_pretrained, save_pretrained  # noqa: E402
+from pix2pix.io import load_checkpoint, load_pretrained, save_pretrained  # noqa: E402
+from pix2pix.models import build_generator  # noqa: E402
+
+
+def fp32_generator(run: Path, cfg) -> torch.nn.Module:
+    """The run's generator as trained, in fp32: its checkpoint's moving average, else G."""
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    generator = build_generator(cfg)
+    generator.load_state_dict(state["G_ema"] if "G_ema" in state else state["G"])
+    return generator.eval()
 
 
 def main() -> int:
@@ -56,7 +65,8 @@ def main() -> int:
     ds = PairedDataset(chosen.pairs[:32], image_size=cfg.image_size, train=False,
                        labels=info.input_kind == "labels", pair_loader=pair_loader)
     x = torch.stack([ds[i][0] for i in range(len(ds))])
-    full = Sketch2Image.load(args.run, device="cpu", precision="fp32").run(x)
+    with torch.no_grad():
+        full = fp32_generator(args.run, cfg)(x)
     half = Sketch2Image.load(out, device="cpu", precision="fp32").run(x)
     diff = (full - half).abs()
     report = {

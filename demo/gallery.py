@@ -2,7 +2,9 @@
 
 ``fashion_shoe.png`` belongs to the model ``fashion``; picking it selects that model (if
 installed) before the sketch is loaded into the canvas. Any PNG dropped into the folder
-shows up; a name without a known model prefix keeps the current model.
+shows up; a name without a known model prefix keeps the current model. A transparent
+``fashion_shoe.hints.png`` beside it holds colour hints, loaded into the canvas's colour
+layer for a model that takes them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,20 @@ from .canvas import PNG_PREFIX
 from .errors import user_errors
 
 
+HINTS_SUFFIX = ".hints.png"
+
+
 def list_examples(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).glob("*.png") if not p.name.startswith("."))
+    return sorted(p for p in Path(folder).glob("*.png") if not p.name.startswith(".") and not p.name.endswith(HINTS_SUFFIX))
+
+
+def hints_of(path: Path) -> Path:
+    """Where an example's colour hints would be."""
+    return Path(path).with_name(Path(path).stem + HINTS_SUFFIX)
+
+
+def _data_url(path: Path) -> str:
+    return PNG_PREFIX + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def model_of(path: Path) -> str:
@@ -47,8 +61,8 @@ def loader(examples: list[Path]):
         path = examples[evt.index]
         entries = models.available()
         entry = models.find(entries, model_of(path)) or models.find(entries, current)
-        image = PNG_PREFIX + base64.b64encode(path.read_bytes()).decode("ascii")
+        hints = _data_url(hints_of(path)) if hints_of(path).is_file() else None
         picker = gr.Dropdown(value=entry.name) if entry is not None else gr.Dropdown()
-        return models.canvas(entry, image), picker, models.describe(entry)
+        return models.canvas(entry, _data_url(path), hints), picker, models.describe(entry)
 
     return load

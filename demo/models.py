@@ -98,19 +98,20 @@ def background_color(info: ModelInfo) -> tuple[int, int, int]:
     return tuple(by_id.get(info.background_label, info.palette[0].color))
 
 
-def canvas(entry: ModelEntry | None, image: str | None = None) -> dict:
+def canvas(entry: ModelEntry | None, image: str | None = None, image_hints: str | None = None) -> dict:
     """The canvas value that sets it up for this model (see :mod:`demo.canvas`).
 
     Sketch models: a black pen on white. Label models: their class colours, named, as the
     only brushes (starting on "window", the first thing people add to a wall), on a canvas
     filled with the background class, and a result at once (a blank label map is a valid
     input: a bare wall). Models with hint channels also get the colour brush. ``image`` (a
-    data URL) is a picture to start from, such as an example.
+    data URL) is a picture to start from, such as an example, and ``image_hints`` its colour
+    hints (a data URL of a transparent PNG; used by hint models only).
     """
     hints = entry is not None and entry.config.hint_channels > 0
     if entry is None or not is_labels(entry.info):
         setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": [], "hints": hints, "key": "sketch"}
-        return {"setup": setup, "image": image, "generate": image is not None}
+        return {"setup": setup, "image": image, "image_hints": image_hints, "generate": image is not None}
     info = entry.info
     fill = hex_color(background_color(info))
     palette = [{"color": hex_color(c.color), "name": c.name} for c in info.palette]
@@ -118,7 +119,7 @@ def canvas(entry: ModelEntry | None, image: str | None = None) -> dict:
     pen = next((p for p in others if p["name"].lower() in FIRST_LABELS), others[0])["color"]
     key = "labels:" + ",".join(p["color"] for p in palette)  # models with the same classes share a drawing
     setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette, "hints": hints, "key": key}
-    return {"setup": setup, "image": image, "generate": True}
+    return {"setup": setup, "image": image, "image_hints": image_hints, "generate": True}
 
 
 # ---------------------------------------------------------------------------- handlers

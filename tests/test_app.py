@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from appkit import LABEL_MODEL, SKETCH_MODEL, AppProcess, free_port, make_models, shipped, sketch
 from conftest import ROOT, write_side_by_side
 from demo import handlers, models, training
-from demo.canvas import data_url, drawing
+from demo.canvas import colour_layer, data_url, drawing
 from demo.settings import Settings
 from demo.ui import QUEUE_OPTIONS, build_demo, launch_options
 
@@ -412,3 +412,29 @@ def test_only_a_zip_may_be_larger_than_a_sketch(client, tmp_path, capfd):
     with pytest.raises(Exception, match="413|maximum allowed size"):
         client.predict(handle_file(tmp_path / "big.png"), "", -1, api_name="/generate")
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_example_with_colour_hints_brings_them_to_a_hint_model(tmp_path, monkeypatch):
+    """``x.hints.png`` beside an example is its colour layer: not an example of its own, and
+    loaded into the canvas with the sketch (the page shows it only for a hint model)."""
+    from appkit import HINT_MODEL, make_hint_model
+    from demo import gallery
+
+    make_hint_model(tmp_path / "runs")
+    monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path / "runs"))
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    sketch("shoe").save(folder / f"{HINT_MODEL}_red_shoe.png")
+    Image.new("RGBA", (512, 512), (214, 40, 40, 255)).save(folder / f"{HINT_MODEL}_red_shoe.hints.png")
+    sketch("bag").save(folder / f"{HINT_MODEL}_bag.png")
+    examples = gallery.list_examples(folder)
+    assert [p.name for p in examples] == [f"{HINT_MODEL}_bag.png", f"{HINT_MODEL}_red_shoe.png"]
+    assert gallery.caption(examples[1]) == f"red shoe ({HINT_MODEL})"
+    load = gallery.loader(examples)
+    plain, _, _ = load(None, gr.SelectData(None, {"index": 0, "value": None}))
+    hinted, _, _ = load(None, gr.SelectData(None, {"index": 1, "value": None}))
+    assert plain["image_hints"] is None and plain["setup"]["hints"]
+    assert hinted["image"].startswith("data:image/png;base64,") and hinted["image_hints"].startswith("data:image/png;base64,")
+    assert drawing({"png": hinted["image"]}).size == (512, 512)
+    layer = colour_layer({"hints": hinted["image_hints"]})
+    assert layer.getpixel((256, 256)) == (214, 40, 40, 255)

@@ -28,6 +28,7 @@ const hintCtx = hint.getContext("2d");
 
 let setup = { fill: "#ffffff", pen: "#000000", size: 6, palette: [], hints: false, key: "" };
 let background = null; // an Image drawn under the strokes (a loaded example)
+let hintBackground = null; // an Image of colour hints under the colour strokes (an example's)
 let ops = []; // {layer: "ink"|"hint", color, size, erase, points} (rect/fill: shape) or {clear: "ink"|"hint"}
 let undone = [];
 let current = null;
@@ -120,6 +121,9 @@ function repaint() {
   }
   visibleOps("ink").forEach(paint);
   hintCtx.clearRect(0, 0, hint.width, hint.height);
+  if (hintBackground && !ops.some((op) => op.clear === "hint")) {
+    hintCtx.drawImage(hintBackground, 0, 0, hint.width, hint.height);
+  }
   visibleOps("hint").forEach(paint);
   show();
   buttons.undo.disabled = ops.length === 0;
@@ -130,8 +134,8 @@ let lastSent = 0;
 function send() {
   // Later strokes replace earlier ones in the queue (trigger_mode="always_last"): at most
   // one request runs and one waits, and the last drawing sent is the one that runs last.
-  const hints = setup.hints && (visibleOps("hint").length || (current && current.layer === "hint"))
-    ? hint.toDataURL("image/png") : null;
+  const painted = visibleOps("hint").length || (hintBackground && !ops.some((op) => op.clear === "hint"));
+  const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
   props.value = { png: ink.toDataURL("image/png"), hints, stroke: ++sent };
   lastSent = performance.now();
   trigger("stroke");
@@ -175,10 +179,10 @@ function buildPalette() {
 }
 
 function apply(value) {
-  if (setup.key) kept[setup.key] = { ops, undone, background };
+  if (setup.key) kept[setup.key] = { ops, undone, background, hintBackground };
   setup = { ...setup, ...value.setup };
   const old = !value.image && kept[setup.key];
-  ({ ops, undone, background } = old || { ops: [], undone: [], background: null });
+  ({ ops, undone, background, hintBackground } = old || { ops: [], undone: [], background: null, hintBackground: null });
   tool = "pen";
   sizeInput.value = sizes.ink = setup.size;
   buildPalette();
@@ -188,9 +192,20 @@ function apply(value) {
     if (value.generate || (old && ops.length)) send();
     return;
   }
-  const img = new Image();
-  img.onload = () => { background = img; repaint(); send(); };
-  img.src = value.image;
+  // An example: its drawing, and its colour hints if it has some; sent once both are in.
+  const load = (src) => new Promise((done) => {
+    if (!src) return done(null);
+    const img = new Image();
+    img.onload = () => done(img);
+    img.onerror = () => done(null);
+    img.src = src;
+  });
+  Promise.all([load(value.image), load(setup.hints ? value.image_hints : null)]).then(([img, hintImg]) => {
+    background = img;
+    hintBackground = hintImg;
+    repaint();
+    send();
+  });
 }
 
 function at(event) {
@@ -243,7 +258,7 @@ view.addEventListener("pointerup", finish);
 view.addEventListener("pointercancel", finish);
 
 function clearLayer(which) {
-  if (!visibleOps(which).length && !(which === "ink" && background)) return;
+  if (!visibleOps(which).length && !(which === "ink" ? background : hintBackground)) return;
   ops.push({ clear: which });
   undone = [];
   repaint();

@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
         quiet=True, **launch_options(settings),
     )
+    from demo import rest
+
+    rest.mount(demo.app, settings)  # the generate API as one plain HTTP request, beside the queue
     log.info("serving on %s after %.1f s", share_url or local_url, time.time() - START)
     threading.Thread(target=handlers.warm_up, args=(args.model,), name="warm-up", daemon=True).start()
     demo.block_thread()

@@ -324,14 +324,19 @@ def api_generate(sketch, model: str | None = None, seed=None, hints=None, *, def
     colour-hint image for hint models (RGBA, the sketch's size). Every argument is checked
     before the image is decoded, and each bad one gets its own sentence.
     """
+    return save_png(api_image(sketch, model, seed, hints, default=default, max_mb=max_mb), "result.png")
+
+
+def api_image(sketch, model: str | None = None, seed=None, hints=None, *, default: str | None = None,
+              max_mb: float = 20) -> Image.Image:
+    """:func:`api_generate`'s result as an image (for the plain HTTP route, which sends it itself)."""
     seed = api_seed(seed)
     name = api_model(model, default)
     image = _open_upload(sketch, max_mb=max_mb, types=None,
                          missing="No sketch was sent: give an image file as the first argument (sketch).")
     loaded = load_model(name)
     layer = _open_hints(hints, loaded, max_mb=max_mb)[0] if hints is not None else None
-    result = _run_file(loaded, image, Path(sketch).name, seed, layer)[1]
-    return save_png(result, "result.png")
+    return _run_file(loaded, image, Path(sketch).name, seed, layer)[1]
 
 
 @user_errors

@@ -1,4 +1,5 @@
-"""Load test of the app's ``/generate`` API: many gradio_client users at once.
+"""Load test of the app's ``/generate`` API: many gradio_client users at once (or, with
+``--route http``, many plain HTTP clients of ``POST /api/v1/generate``).
 
 Starts ``python app.py`` on a free loopback port (its log in a temporary folder), waits for
 the model, draws ``--sketches`` distinct sketches and asks for each once, one request at a
@@ -18,6 +19,7 @@ another checkout's app.py (an older commit, to compare). Loopback only; every lo
 bounded by ``--requests`` and the whole run by ``--timeout``.
 
     python scripts/bench_load.py --clients 1 4 16 --requests 10
+    python scripts/bench_load.py --clients 1 4 16 --requests 10 --route http
     python scripts/bench_load.py --clients 16 --requests 10 --train cli
     python scripts/bench_load.py --clients 1 --requests 1 --bombs 16
 """
@@ -25,6 +27,7 @@ bounded by ``--requests`` and the whole run by ``--timeout``.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -57,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train", choices=["none", "cli", "app"], default="none",
                    help="a fine-tune running meanwhile: none, the CLI's, or one started in the app")
     p.add_argument("--bombs", type=int, default=0, help="then send this many PNG bombs and report memory")
+    p.add_argument("--route", choices=["gradio", "http"], default="gradio",
+                   help="gradio: gradio_client through the queue; http: POST /api/v1/generate (keep-alive)")
     p.add_argument("--app-arg", action="append", default=[], help="an extra argument for app.py (repeatable)")
     p.add_argument("--threads", type=int, help="app.py --threads")
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py to start (default: this one), "
@@ -172,15 +177,38 @@ def ask(client, path: Path, model: str) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.int16)
 
 
-def one_round(url: str, files: list[Path], refs: list[np.ndarray], args, clients: int, deadline: float) -> dict:
+class HttpClient:
+    """One user of ``POST /api/v1/generate``, on one keep-alive connection."""
+
+    def __init__(self, url: str):
+        import httpx
+
+        self.url, self.session = url.rstrip("/") + "/api/v1/generate", httpx.Client(timeout=120)
+
+    def ask(self, path: Path, model: str) -> np.ndarray:
+        r = self.session.post(self.url, data={"model": model, "seed": "-1"},
+                              files={"sketch": (path.name, path.read_bytes(), "image/png")})
+        if r.status_code != 200:
+            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:150]}")
+        with Image.open(io.BytesIO(r.content)) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+def make_client(url: str, route: str):
+    if route == "http":
+        return HttpClient(url)
     from gradio_client import Client
 
+    return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="bench-load-"))
+
+
+def one_round(url: str, files: list[Path], refs: list[np.ndarray], args, clients: int, deadline: float) -> dict:
     latencies, errors, wrong, lock = [], [], [], threading.Lock()
     worst = [0]
 
     def worker(i: int) -> None:
         try:
-            client = Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="bench-load-"))
+            client = make_client(url, args.route)
         except Exception as e:  # noqa: BLE001 - counted and reported
             with lock:
                 errors.append(f"connect: {e}")
@@ -191,7 +219,7 @@ def one_round(url: str, files: list[Path], refs: list[np.ndarray], args, clients
             k = (i * args.requests + j) % len(files)
             start = time.perf_counter()
             try:
-                got = ask(client, files[k], args.model)
+                got = client.ask(files[k], args.model) if args.route == "http" else ask(client, files[k], args.model)
             except Exception as e:  # noqa: BLE001
                 with lock:
                     errors.append(str(e)[:200])
@@ -314,7 +342,7 @@ def main(argv=None) -> None:
                 files.append(tmp / f"sketch{k:03d}.png")
                 random_sketch(k).save(files[-1])
             client = Client(url, verbose=False, download_files=str(tmp))
-            refs = [ask(client, f, args.model) for f in files]
+            refs = [ask(client, f, args.model) for f in files]  # through gradio: both routes must match it
             if args.train == "cli":
                 trainer = cli_training(tmp / "data" / "pairs", tmp)
             elif args.train == "app":
@@ -328,7 +356,8 @@ def main(argv=None) -> None:
                 rounds.append(one_round(url, files, refs, args, n, deadline))
                 if args.profile:
                     rounds[-1]["server_ms"] = profile(url)
-            report = {"root": str(args.root), "model": args.model or "(default)", "requests_per_client": args.requests,
+            report = {"root": str(args.root), "route": args.route, "model": args.model or "(default)",
+                      "requests_per_client": args.requests,
                       "training": args.train, "rounds": rounds}
             if args.train != "none":  # still going at the end? (else the figures are not under training)
                 run = tmp / ("cli-run" if args.train == "cli" else "runs/bench")

@@ -438,3 +438,38 @@ def test_an_example_with_colour_hints_brings_them_to_a_hint_model(tmp_path, monk
     assert drawing({"png": hinted["image"]}).size == (512, 512)
     layer = colour_layer({"hints": hinted["image_hints"]})
     assert layer.getpixel((256, 256)) == (214, 40, 40, 255)
+
+
+def test_the_plain_http_route_answers_like_the_api(runs, tmp_path):
+    """POST /api/v1/generate: the same result as the generate API, each bad argument's own
+    sentence as {"error"} with status 400, the logins of --auth as HTTP Basic, big bodies refused."""
+    import base64
+    import io
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from demo import rest
+
+    settings = Settings(default_model=SKETCH_MODEL, auth=(("ann", "s3cret"),))
+    app = FastAPI()
+    rest.mount(app, settings)
+    client = TestClient(app)
+    path = png(tmp_path, sketch("shoe"), "shoe.png")
+    files = {"sketch": ("shoe.png", path.read_bytes(), "image/png")}
+    login = {"Authorization": "Basic " + base64.b64encode(b"ann:s3cret").decode()}
+    assert client.post(rest.ROUTE, files=files).status_code == 401
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"ann:nope").decode()}
+    assert client.post(rest.ROUTE, files=files, headers=wrong).status_code == 401
+    r = client.post(rest.ROUTE, files=files, data={"seed": "-1"}, headers=login)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    got = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    want = np.asarray(Image.open(handlers.api_generate(str(path), default=SKETCH_MODEL)).convert("RGB"))
+    assert np.array_equal(got, want)
+    for data, sent, message in [({"seed": "abc"}, files, "seed must be"), ({"model": "nope"}, files, "no model called 'nope'"),
+                                ({}, {}, "No sketch was sent"),
+                                ({}, {"sketch": ("notes.txt", b"hello", "text/plain")}, "notes.txt is not an image")]:
+        r = client.post(rest.ROUTE, files=sent, data=data, headers=login)
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    big = {"sketch": ("big.png", b"\0" * (41 * 2**20 + 10), "image/png")}
+    assert client.post(rest.ROUTE, files=big, headers=login).status_code == 413

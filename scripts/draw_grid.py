@@ -56,14 +56,13 @@ SHIRT_FIGURE = [circle(0.5, 0.12, 0.055), [(0.47, 0.175), (0.47, 0.21)], [(0.53,
                  (0.61, 0.34), (0.65, 0.51), (0.7, 0.5), (0.64, 0.24), (0.53, 0.21)],
                 [(0.47, 0.21), (0.5, 0.27), (0.53, 0.21)], [(0.5, 0.27), (0.5, 0.55)],
                 [(0.39, 0.55), (0.38, 0.97)], [(0.61, 0.55), (0.62, 0.97)], [(0.5, 0.6), (0.5, 0.97)]]
-SCRIBBLE = [[(0.35, 0.5), (0.65, 0.52)], [(0.3, 0.58), (0.7, 0.6)], [(0.4, 0.45), (0.6, 0.45)]]
-DRAWINGS = [
+DRAWINGS = [  # colour as a user is told to give it: a dab or two inside the object
     ("sneaker", SNEAKER, None),
-    ("sneaker, red", SNEAKER, ("#d62828", [[(0.3, 0.6), (0.5, 0.55), (0.7, 0.5)], [(0.6, 0.4), (0.75, 0.5)]])),
-    ("handbag, yellow", HANDBAG, ("#fcbf49", [[(0.3, 0.6), (0.7, 0.6)], [(0.3, 0.7), (0.7, 0.7)]])),
+    ("sneaker, red", SNEAKER, ("#d62828", [[(0.45, 0.55), (0.55, 0.54)], [(0.62, 0.45), (0.68, 0.5)]])),
+    ("handbag, yellow", HANDBAG, ("#fcbf49", [[(0.42, 0.62), (0.58, 0.62)]])),
     ("T-shirt", TSHIRT, None),
-    ("figure in a dress, blue", DRESS_FIGURE, ("#1d4ed8", [[(0.44, 0.32), (0.56, 0.32)], [(0.4, 0.6), (0.6, 0.6)]])),
-    ("figure in a shirt, red", SHIRT_FIGURE, ("#d62828", [[(0.43, 0.3), (0.57, 0.3)], [(0.43, 0.45), (0.57, 0.45)]])),
+    ("figure in a dress, blue", DRESS_FIGURE, ("#1d4ed8", [[(0.47, 0.32), (0.53, 0.32)], [(0.46, 0.6), (0.54, 0.6)]])),
+    ("figure in a shirt, red", SHIRT_FIGURE, ("#d62828", [[(0.45, 0.35), (0.55, 0.35)]])),
 ]
 CANVAS_PNG = "() => document.querySelector('#sketch canvas').toDataURL('image/png')"
 RESULT_SRC = "() => document.querySelector('#result img')?.src ?? null"

@@ -36,27 +36,27 @@ FIGURES = {"figure_tshirt": "12615", "figure_kurta": "11535"}
 FACADES = {"classic": "cmp_b0004", "tall": "cmp_b0035", "shopfront": "cmp_b0059"}
 # example name -> colour of its hints (a colour its photo does not have)
 HINTED = {"sneaker": ("red", "#d62828"), "handbag": ("blue", "#1d4ed8"), "figure_tshirt": ("green", "#2a9d8f")}
-HINT_WIDTH = 14  # canvas pixels, about the app's colour brush
+HINT_WIDTH = 12  # canvas pixels, about the app's colour brush
 SIZE = 512  # the app's canvas
 
 
 def hint_layer(photo: Image.Image, colour: str) -> Image.Image:
-    """A transparent layer with three strokes of ``colour`` across the object's widest parts
-    (for a figure: its upper body, where the garment is)."""
+    """A transparent layer with two short strokes of ``colour`` well inside the object (for a
+    figure: its upper body, where the garment is), as a user would dab it: few and short, like
+    the hints the model was trained with."""
     mask = foreground_mask(photo).astype(np.uint8)
     inside = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    ys, xs = np.nonzero(mask)
+    ys, _ = np.nonzero(mask)
     top, bottom = ys.min(), ys.max()
     layer = Image.new("RGBA", photo.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     rgba = (*ImageColor.getrgb(colour), 255)
-    for f in (0.35, 0.5, 0.65):
+    for f in (0.4, 0.6):
         y = int(top + f * (bottom - top))
-        row = np.nonzero(inside[y] > HINT_WIDTH)[0]
+        row = np.nonzero(inside[y] > 2 * HINT_WIDTH)[0]
         if len(row) > 1:
-            x0, x1 = row.min(), row.max()
-            pad = (x1 - x0) // 6
-            draw.line([(x0 + pad, y), (x1 - pad, y)], fill=rgba, width=HINT_WIDTH)
+            middle, half = (row.min() + row.max()) // 2, (row.max() - row.min()) // 6
+            draw.line([(middle - half, y), (middle + half, y)], fill=rgba, width=HINT_WIDTH)
     return layer
 
 

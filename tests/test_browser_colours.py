@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, train_hint_model
+from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, shipped, train_hint_model
 from test_browser import NEW_RESULT, OUTPUT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
@@ -238,3 +238,24 @@ def test_the_result_follows_the_pen_while_it_is_down(page):
     print(f"\nresults while the pen was down for ~2 s: {during}")
     assert during >= 4  # several updates while drawing (>= 2 per second on a busy 2-core box)
     page.wait_for_function(NEW_RESULT, arg=before_up, timeout=30_000)  # and one for the finished stroke
+
+
+@pytest.mark.skipif(not shipped("fashion"), reason="the shipped fashion model is not installed")
+def test_an_example_with_colours_brings_its_colour_layer_and_a_coloured_result(page):
+    """The gallery's "red sneaker": the sketch and its red strokes land in the canvas (the
+    colour layer, which Clear colours removes) and the shipped model makes the shoe red."""
+    thumb = page.locator("#examples button.thumbnail-item", has_text="red sneaker")
+    red = result_after(page, lambda: thumb.click())
+    expect(page.locator("#draw-model input")).to_have_value("fashion")
+    shot(page, "colours_example")
+    reddish = page.evaluate("""() => {
+      const c = document.querySelector('#sketch canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 1] < 140 && d[i + 2] < 140) n++;
+      return n;
+    }""")
+    assert reddish > 2000  # three red strokes over the shoe, shown half-transparent
+    plain = result_after(page, lambda: page.locator("#sketch [data-action=clearcolours]").click())
+    print(f"\nred minus blue in the middle: example {redness(red):.0f}, colours cleared {redness(plain):.0f}")
+    assert redness(red) > redness(plain) + 40

@@ -62,11 +62,8 @@ def test_facades_model_turns_an_example_label_map_into_a_facade():
 
 @requires_shared_data("cmp-facades-base")
 def test_facades_against_the_trivial_baselines_on_its_validation_list():
-    """Far better than echoing the label map; close to the blurry mean photo on pixel metrics.
-
-    A GAN paints plausible but unaligned texture, which per-pixel L1 punishes, while the
-    mean photo is the per-pixel optimum of a blur: the card reports both honestly.
-    """
+    """Far better than echoing the label map, and better than the blurry mean photo on L1
+    and SSIM (the first model, a GAN painting unaligned texture, was only level with it)."""
     from pix2pix.evaluate import evaluate
 
     names = [x for x in (WEIGHTS / "facades" / "val_list.txt").read_text().splitlines() if x and not x.startswith("#")]
@@ -77,7 +74,7 @@ def test_facades_against_the_trivial_baselines_on_its_validation_list():
     mean = evaluate(None, data, val_list=names, baseline="mean")
     assert ours["n"] == len(names) >= 30
     assert ours["l1"] < 0.5 * labels["l1"] and ours["ssim"] > 2 * labels["ssim"]
-    assert ours["l1"] < 1.1 * mean["l1"] and ours["ssim"] > 0.8 * mean["ssim"]
+    assert ours["l1"] < mean["l1"] and ours["ssim"] > mean["ssim"]
 
 
 def test_gallery_examples_exist_for_each_shipped_model_and_are_small_pngs():

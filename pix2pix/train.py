@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import cv2
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
@@ -158,12 +157,6 @@ def _rank0_value(value: int, world: int, device: torch.device) -> int:
     return int(flag.item())
 
 
-def _one_thread_worker(_: int) -> None:
-    """Loader workers run torch on one thread already; OpenCV would start a pool of its own in
-    each (twelve workers times sixteen threads on a sixteen-core machine)."""
-    cv2.setNumThreads(1)
-
-
 def pick_run_device(cfg: TrainConfig, world: int, local_rank: int) -> tuple[torch.device, torch.dtype | None]:
     """The device (under torchrun with CUDA: this process's GPU) and the autocast dtype."""
     device = pick_device(cfg.device)
@@ -278,8 +271,7 @@ class RunData:
         make a run that restarted mid-epoch differ from one that did not."""
         self.sampler.set_epoch(epoch, pos * batch_size)
         return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
-                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos),
-                          worker_init_fn=_one_thread_worker if self.workers else None)
+                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos))
 
 
 def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:

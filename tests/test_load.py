@@ -35,10 +35,13 @@ def test_eight_clients_at_once_get_their_own_right_answers(tmp_path, monkeypatch
         app.wait_log(" ready ")
         client = Client(app.url, verbose=False, download_files=str(tmp_path))
         refs = [bench_load.ask(client, f, SKETCH_MODEL) for f in files]  # one at a time: the references
-        args = SimpleNamespace(requests=5, model=SKETCH_MODEL, tolerance=0, app_pid=app.proc.pid)
-        result = bench_load.one_round(app.url, files, refs, args, clients=8, deadline=time.time() + 240)
+        results = {}
+        for route in ("gradio", "http"):  # through the queue, and the plain HTTP route beside it
+            args = SimpleNamespace(requests=5, model=SKETCH_MODEL, tolerance=0, app_pid=app.proc.pid, route=route)
+            results[route] = bench_load.one_round(app.url, files, refs, args, clients=8, deadline=time.time() + 240)
         log = app.log.read_text()
-    print(f"\n8 clients x 5 requests: {result}")
-    assert result["requests"] == 40 and result["errors"] == 0, result["first_errors"]
-    assert result["wrong"] == 0 and result["max_pixel_diff"] == 0
+    for route, result in results.items():
+        print(f"\n8 clients x 5 requests, {route}: {result}")
+        assert result["requests"] == 40 and result["errors"] == 0, result["first_errors"]
+        assert result["wrong"] == 0 and result["max_pixel_diff"] == 0
     assert "Traceback" not in log

@@ -1,0 +1,120 @@
+"""Where the time of one stroke goes: mouse-up to the result on screen, in segments.
+
+Starts ``app.py`` (the default model unless ``--model``), draws ``--strokes`` strokes in
+headless Chromium and, for each, reads the page's own clock (Performance API): the mouse-up,
+the request that carries the drawing (Gradio's queue join), the event stream's answer, the
+result image's fetch and its decode. Prints one JSON object: per segment, the median and p90
+in ms over the strokes. Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
+
+    python scripts/bench_stroke.py --strokes 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+WATCH = """() => {
+  window.__shown = [];
+  document.querySelector('#result').addEventListener('load', () => window.__shown.push(performance.now()), true);
+}"""
+# Resource timings after the mouse-up: the join (POST carrying the drawing), the result file.
+SEGMENTS = """(up) => {
+  const after = performance.getEntriesByType('resource').filter((e) => e.startTime >= up - 1);
+  const join = after.find((e) => e.name.includes('/queue/join'));
+  const file = after.filter((e) => e.name.includes('/file=')).pop();
+  const shown = window.__shown.filter((t) => t >= up).pop();
+  return {join_start: join ? join.startTime - up : null, join_end: join ? join.responseEnd - up : null,
+          file_start: file ? file.startTime - up : null, file_end: file ? file.responseEnd - up : null,
+          shown: shown ? shown - up : null};
+}"""
+
+
+def stroke(page, points) -> float:
+    box = page.locator("#sketch canvas").bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=4)
+    up = page.evaluate("performance.now()")
+    page.mouse.up()
+    return up
+
+
+def measure(url: str, strokes: int) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 1100})
+        page.goto(url)
+        page.wait_for_selector("#sketch canvas", timeout=60_000)
+        page.wait_for_timeout(3000)
+        page.evaluate(WATCH)
+        page.evaluate("performance.setResourceTimingBufferSize(10000)")
+        for i in range(strokes):
+            y = 0.2 + 0.6 * i / max(strokes - 1, 1)
+            up = stroke(page, [(0.2, y), (0.5, y + 0.05), (0.8, y)])
+            page.wait_for_timeout(1500)  # past the last result of this stroke
+            rows.append(page.evaluate(SEGMENTS, up))
+        browser.close()
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    """Median and p90 (ms) of each segment: up→join sent, join answered, answer→file fetched
+    (the event stream and the fetch), file→decoded on screen, and the whole."""
+    segs = {"mouse-up → request sent": ("join_start", None), "request answered (queued)": ("join_end", "join_start"),
+            "queue → result file fetched": ("file_end", "join_end"), "fetched → shown": ("shown", "file_end"),
+            "mouse-up → shown": ("shown", None)}
+    out = {}
+    for name, (end, start) in segs.items():
+        vals = sorted(r[end] - (r[start] if start else 0) for r in rows if r[end] is not None and (not start or r[start] is not None))
+        if vals:
+            out[name] = {"median": round(statistics.median(vals), 1), "p90": round(vals[int(0.9 * (len(vals) - 1))], 1)}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strokes", type=int, default=12)
+    ap.add_argument("--model", help="app.py --model (default: the app's default)")
+    ap.add_argument("--port", type=int, default=7898)
+    args = ap.parse_args()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "app.log"
+        cmd = [sys.executable, "app.py", "--port", str(args.port), "--no-training", "--runs", str(Path(tmp) / "runs")]
+        if args.model:
+            cmd += ["--model", args.model]
+        with open(log, "w") as f:
+            app = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 120
+            while " ready " not in log.read_text():
+                if app.poll() is not None or time.time() > deadline:
+                    print(log.read_text(), file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+            rows = measure(f"http://127.0.0.1:{args.port}/", args.strokes)
+        finally:
+            app.terminate()
+            app.wait(30)
+    print(json.dumps({"model": args.model or "(default)", "strokes": len(rows), "ms": summary(rows)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -115,12 +115,9 @@ def auto_dtype(device: torch.device, what: str, make_run: Callable[[torch.dtype 
     from fp32; over AGREE_TOL the faster format is out, whatever its speed. It is checked on
     every load, not cached: two models of one shape share the timing, not their weights (bf16
     moved a colour-hint model's output by 0.12 on average, a plain one's by 0.003)."""
-    if device.type != "cpu":
-        candidate = fast_dtype(device)
-    elif not cpu_has_native_bf16():
+    if device.type == "cpu" and not cpu_has_native_bf16():
         return None
-    else:
-        candidate = torch.bfloat16
+    candidate = torch.bfloat16 if device.type == "cpu" else fast_dtype(device)
     if candidate is not None and deviation is not None:
         moved = deviation(candidate)
         if not moved <= AGREE_TOL:

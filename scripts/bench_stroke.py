@@ -13,17 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browser_app import AppFailed, opened_page, served_app, stroke
+
 WATCH = """() => {
   window.__shown = [];
   document.querySelector('#result').addEventListener('load', () => window.__shown.push(performance.now()), true);
@@ -40,28 +34,9 @@ SEGMENTS = """(up) => {
 }"""
 
 
-def stroke(page, points) -> float:
-    box = page.locator("#sketch canvas").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=4)
-    up = page.evaluate("performance.now()")
-    page.mouse.up()
-    return up
-
-
 def measure(url: str, strokes: int) -> list[dict]:
-    from playwright.sync_api import sync_playwright
-
     rows = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 1100})
-        page.goto(url)
-        page.wait_for_selector("#sketch canvas", timeout=60_000)
-        page.wait_for_timeout(3000)
+    with opened_page(url) as page:
         page.evaluate(WATCH)
         page.evaluate("performance.setResourceTimingBufferSize(10000)")
         for i in range(strokes):
@@ -69,7 +44,6 @@ def measure(url: str, strokes: int) -> list[dict]:
             up = stroke(page, [(0.2, y), (0.5, y + 0.05), (0.8, y)])
             page.wait_for_timeout(1500)  # past the last result of this stroke
             rows.append(page.evaluate(SEGMENTS, up))
-        browser.close()
     return rows
 
 
@@ -93,25 +67,12 @@ def main() -> int:
     ap.add_argument("--model", help="app.py --model (default: the app's default)")
     ap.add_argument("--port", type=int, default=7898)
     args = ap.parse_args()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "app.log"
-        cmd = [sys.executable, "app.py", "--port", str(args.port), "--no-training", "--runs", str(Path(tmp) / "runs")]
-        if args.model:
-            cmd += ["--model", args.model]
-        with open(log, "w") as f:
-            app = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 120
-            while " ready " not in log.read_text():
-                if app.poll() is not None or time.time() > deadline:
-                    print(log.read_text(), file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-            rows = measure(f"http://127.0.0.1:{args.port}/", args.strokes)
-        finally:
-            app.terminate()
-            app.wait(30)
+    try:
+        with served_app(args.port, *(["--model", args.model] if args.model else [])) as url:
+            rows = measure(url, args.strokes)
+    except AppFailed as e:
+        print(e, file=sys.stderr)
+        return 1
     print(json.dumps({"model": args.model or "(default)", "strokes": len(rows), "ms": summary(rows)}, indent=1))
     return 0
 

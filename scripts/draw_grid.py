@@ -11,13 +11,10 @@ writes a grid of (the canvas as the user sees it | the result) pairs: the model 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import math
-import os
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,10 +23,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from pix2pix.imaging import save_image  # noqa: E402
+from browser_app import AppFailed, opened_page, served_app, stroke  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CELL = 256
 
 
@@ -68,16 +63,6 @@ CANVAS_PNG = "() => document.querySelector('#sketch canvas').toDataURL('image/pn
 RESULT_SRC = "() => document.querySelector('#result img')?.src ?? null"
 
 
-def stroke(page, points) -> None:
-    box = page.locator("#sketch canvas").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=6)
-    page.mouse.up()
-
-
 def settled_result(page) -> Image.Image:
     """The result once no newer one has come for a second and a half."""
     page.wait_for_timeout(500)
@@ -92,36 +77,26 @@ def settled_result(page) -> Image.Image:
 
 
 def data_url_image(url: str) -> Image.Image:
-    import base64
-
     return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
 
 
 def draw_all(url: str) -> list[tuple[str, Image.Image, Image.Image]]:
-    from playwright.sync_api import sync_playwright
-
     out = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 1100})
-        page.goto(url)
-        page.wait_for_selector("#sketch canvas", timeout=60_000)
-        page.wait_for_timeout(3000)
+    with opened_page(url) as page:
         for name, strokes, colour in DRAWINGS:
             page.locator("#sketch [data-action='clear']").click()
             page.locator("#sketch [data-action='clearcolours']").click()
             page.locator("#sketch [data-action='pen']").click()
             for points in strokes:
-                stroke(page, points)
+                stroke(page, points, steps=6)
             if colour:
                 page.locator(f"#sketch [data-swatch='{colour[0]}']").click()
                 for points in colour[1]:
-                    stroke(page, points)
+                    stroke(page, points, steps=6)
             result = settled_result(page)
             drawing = data_url_image(page.evaluate(CANVAS_PNG))
             out.append((name, drawing, result))
             print(f"drew {name}")
-        browser.close()
     return out
 
 
@@ -145,24 +120,13 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=7899)
     ap.add_argument("--runs", type=Path, help="a runs folder whose models the app lists too (default: none)")
     args = ap.parse_args()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "app.log"
-        cmd = [sys.executable, "app.py", "--port", str(args.port), "--model", args.model, "--no-training",
-               "--runs", str(args.runs or Path(tmp) / "runs"), "--data-root", str(Path(tmp) / "data")]
-        with open(log, "w") as f:
-            app = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 120
-            while " ready " not in log.read_text():
-                if app.poll() is not None or time.time() > deadline:
-                    print(log.read_text(), file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-            cells = draw_all(f"http://127.0.0.1:{args.port}/")
-        finally:
-            app.terminate()
-            app.wait(30)
+    runs = ["--runs", str(args.runs)] if args.runs else []
+    try:
+        with served_app(args.port, "--model", args.model, *runs) as url:
+            cells = draw_all(url)
+    except AppFailed as e:
+        print(e, file=sys.stderr)
+        return 1
     save_image(grid(cells), args.out, optimize=True)
     print(f"wrote {args.out}")
     return 0

@@ -239,6 +239,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--train-steps", type=int, default=8, help="timed training steps (0: skip)")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain fp32 reference")
     p.add_argument("--upsample", choices=UPSAMPLES, default="transpose", help="decoder upsampling of the model timed")
+    p.add_argument("--model", help="time this saved model (a name or folder) instead of a fresh one of --ngf/--upsample")
     p.set_defaults(func=cmd_bench)
 
 
@@ -246,7 +247,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     print(json.dumps(run_bench(args.ngf, args.device, args.precision, args.runs, args.train_steps, not args.no_baseline,
-                               upsample=args.upsample)))
+                               upsample=args.upsample, model=args.model)))
     return 0
 
 

@@ -28,7 +28,6 @@ from .imaging import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "fast_paths.json"
-CANDIDATES = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def cache_path() -> Path:
@@ -67,6 +66,9 @@ def _write_cache(key: str, name: str) -> None:
         log.debug("could not cache the fast path (%s)", e)
 
 
+MEASURED: dict[str, dict[str, float]] = {}  # key -> each candidate's median seconds, as last timed here
+
+
 def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int = 5, warmup: int = 1) -> str:
     """The name of the fastest candidate (median over ``runs`` interleaved runs), from the
     cache when ``key`` was measured before. A candidate that fails is out of the running."""
@@ -89,7 +91,8 @@ def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int 
                 times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items() if t}
     best = min(medians, key=medians.get)
-    log.info("fast path for %s: %s (%s)", key.split("|")[-1], best,
+    MEASURED[key] = medians
+    log.info("fast path for %s: %s (%s)", key.split("|", 4)[-1], best,
              ", ".join(f"{n} {m * 1000:.1f} ms" for n, m in medians.items()))
     _write_cache(key, best)
     return best
@@ -104,27 +107,49 @@ def shape_key(cfg, batch: int = 1) -> str:
 AGREE_TOL = 0.01  # mean |output - fp32 output| on [-1, 1] that a faster number format may cost
 
 
-def auto_dtype(device: torch.device, what: str, make_run: Callable[[torch.dtype | None], Callable[[], object]],
-               *, deviation: Callable[[torch.dtype], float] | None = None, **timing) -> torch.dtype | None:
-    """``precision="auto"``: on a CPU with bf16 in hardware, fp32 or bf16, whichever runs
-    ``make_run(dtype)()`` faster here; elsewhere the known answer (CUDA: bf16 or fp16; a CPU
-    without bf16 hardware: fp32, as emulated bf16 is many times slower). ``what`` names the
-    work and model shape in the cache key.
-
-    ``deviation(dtype)`` (inference) measures how far this model's output in ``dtype`` lies
-    from fp32; over AGREE_TOL the faster format is out, whatever its speed. It is checked on
-    every load, not cached: two models of one shape share the timing, not their weights (bf16
-    moved a colour-hint model's output by 0.12 on average, a plain one's by 0.003)."""
+def _formats(device: torch.device, deviation: Callable[[torch.dtype], float] | None, what: str) -> dict:
+    """The number formats worth timing here: on a CPU with bf16 in hardware fp32 and bf16;
+    on a GPU its one known answer (bf16 or fp16); elsewhere fp32 (emulated bf16 is many times
+    slower). A format whose ``deviation`` is over AGREE_TOL is dropped, whatever its speed."""
     if device.type == "cpu" and not cpu_has_native_bf16():
-        return None
+        return {"fp32": None}
     candidate = torch.bfloat16 if device.type == "cpu" else fast_dtype(device)
     if candidate is not None and deviation is not None:
         moved = deviation(candidate)
         if not moved <= AGREE_TOL:
             log.info("fast path for %s: fp32 (%s moves the output by %.3f, over %.2f)", what,
                      precision_name(candidate), moved, AGREE_TOL)
-            return None
+            return {"fp32": None}
+    if candidate is None:
+        return {"fp32": None}
     if device.type != "cpu":
-        return candidate
-    key = f"{machine_key()}|{what}"
-    return CANDIDATES[fastest({name: make_run(dtype) for name, dtype in CANDIDATES.items()}, key=key, **timing)]
+        return {precision_name(candidate): candidate}
+    return {"fp32": None, precision_name(candidate): candidate}
+
+
+def auto_path(device: torch.device, what: str, make_run: Callable[[torch.dtype | None, str], Callable[[], object]],
+              *, forms: tuple[str, ...] = ("",), formats: dict[str, torch.dtype | None] | None = None,
+              deviation: Callable[[torch.dtype], float] | None = None, **timing) -> tuple[torch.dtype | None, str]:
+    """The number format and model form (``forms`` names exact rewrites of one model; ""
+    is the model as it is) that run ``make_run(dtype, form)()`` fastest here, timed against
+    each other once per machine, work and candidate set, and cached. ``what`` names the work
+    and model shape in the cache key. ``formats`` (name: dtype) fixes the number format;
+    by default it is chosen here too.
+
+    ``deviation(dtype)`` (inference) measures how far this model's output in ``dtype`` lies
+    from fp32. It is checked on every load, not cached: two models of one shape share the
+    timing, not their weights (bf16 moved a colour-hint model's output by 0.12 on average, a
+    plain one's by 0.003)."""
+    formats = formats or _formats(device, deviation, what)
+    runs = {f"{name} {form}".strip(): (dtype, form) for name, dtype in formats.items() for form in forms}
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    key = f"{machine_key()}|{what}|{','.join(runs)}"
+    best = fastest({name: make_run(*choice) for name, choice in runs.items()}, key=key, **timing)
+    return runs[best]
+
+
+def auto_dtype(device: torch.device, what: str, make_run: Callable[[torch.dtype | None], Callable[[], object]],
+               *, deviation: Callable[[torch.dtype], float] | None = None, **timing) -> torch.dtype | None:
+    """``precision="auto"`` for a model with one form (training): see :func:`auto_path`."""
+    return auto_path(device, what, lambda dtype, _form: make_run(dtype), deviation=deviation, **timing)[0]

@@ -7,7 +7,6 @@ CUDA GPUs. ``tests/test_infer.py`` checks it against plain fp32 within a stated 
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .config import ModelConfig, ModelInfo
-from .fastpath import auto_dtype, shape_key
+from .fastpath import auto_path, shape_key
 from .hardware import pick_device, precision_name, resolve_precision
 from .hints import from_image as hint_tensor
 from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
@@ -25,39 +24,12 @@ from .catalog import resolve_model
 from .io import load_pretrained
 from .models import set_dropout
 from .palette import snap_to_palette
+from .rewrite import fold_batchnorm, resize_as_transposed
 from .sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
 FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01}
-
-
-def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
-    """conv -> BN(eval) as one conv with adjusted weights and bias (exact up to rounding)."""
-    conv = copy.deepcopy(conv)
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    out_dim = 0 if isinstance(conv, nn.Conv2d) else 1  # ConvTranspose weights are (in, out, k, k)
-    shape = [1] * conv.weight.dim()
-    shape[out_dim] = -1
-    conv.weight = nn.Parameter(conv.weight.detach() * scale.view(shape), requires_grad=False)
-    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
-    return conv
-
-
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` with every (conv, BatchNorm) pair inside a Sequential fused.
-
-    Valid for eval-mode BatchNorm only, which is how inference runs; dropout layers stay,
-    so the seeded test-time noise still works on the fused model.
-    """
-    module = copy.deepcopy(module)
-    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(seq) - 1):
-            if isinstance(seq[i], (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(seq[i + 1], nn.BatchNorm2d):
-                seq[i] = _fold(seq[i], seq[i + 1])
-                seq[i + 1] = nn.Identity()
-    return module
 
 
 @dataclass(frozen=True)
@@ -91,21 +63,34 @@ class Sketch2Image:
         self.device = pick_device(str(device)) if not isinstance(device, torch.device) else device
         self.dtype = resolve_precision(precision, self.device)
         generator = generator.eval()
-        if precision != "fp32":
+        self.fused = precision != "fp32"  # fp32 alone is the plain reference: the model as trained
+        if self.fused:
             generator = fold_batchnorm(generator)
-        self.fused = precision != "fp32"
-        self.generator = generator.to(self.device, memory_format=torch.channels_last).eval()
-        for p in self.generator.parameters():
-            p.requires_grad_(False)
+        self.generator = self._ready(generator)
         self._lock = threading.Lock()
-        if precision == "auto":  # by measuring this model here (cached), not by the CPU's flags
-            self.dtype = auto_dtype(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
-                                    deviation=self._deviation)
+        self.form, self._forms = "", {}  # the form of the model that runs: "" is as trained
+        forms = {"": self.generator}
+        if self.fused and (rewritten := resize_as_transposed(self.generator)) is not self.generator:
+            forms["transposed"] = self._ready(rewritten)
+        if precision == "auto" or len(forms) > 1:  # by measuring this model here (cached), not by the CPU's flags
+            self._forms = forms  # while they are timed
+            fixed = None if precision == "auto" else {precision_name(self.dtype): self.dtype}
+            self.dtype, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
+                                              forms=tuple(forms), formats=fixed, deviation=self._deviation)
+            self.generator, self._forms = forms[self.form], {}
 
-    def _timed_forward(self, dtype: torch.dtype | None, x: torch.Tensor | None = None,
+    def _ready(self, generator: nn.Module) -> nn.Module:
+        generator = generator.to(self.device, memory_format=torch.channels_last).eval()
+        for p in generator.parameters():
+            p.requires_grad_(False)
+        return generator
+
+    def _timed_forward(self, dtype: torch.dtype | None, form: str = "", x: torch.Tensor | None = None,
                        hints: torch.Tensor | None = None):
-        """One forward pass in ``dtype`` (of a blank input unless given), for choosing the fast path."""
+        """One forward pass in ``dtype`` through one form of the model (of a blank input unless
+        given), for choosing the fast path."""
         s = self.size
+        net = self._forms[form] if form else self.generator
         if x is None:
             x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
             hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
@@ -113,7 +98,10 @@ class Sketch2Image:
         @torch.inference_mode()
         def forward():
             with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-                return self.generator(x) if hints is None else self.generator(x, hints)
+                out = net(x) if hints is None else net(x, hints)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            return out
 
         return forward
 
@@ -130,7 +118,7 @@ class Sketch2Image:
             hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device)
             hints[:, :, s // 3:s // 3 + 8, s // 3:s // 3 + 8] = torch.tensor([0.6, -0.4, -0.4, 1.0]).view(1, 4, 1, 1)
         with torch.inference_mode():
-            outputs = [self._timed_forward(d, x.to(memory_format=torch.channels_last), hints)() for d in (None, dtype)]
+            outputs = [self._timed_forward(d, "", x.to(memory_format=torch.channels_last), hints)() for d in (None, dtype)]
         return (outputs[0].float() - outputs[1].float()).abs().mean().item()
 
     @classmethod

@@ -6,6 +6,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, cli_env, shape_pair
+from pix2pix.config import ModelConfig, ModelInfo
+from pix2pix.io import save_pretrained
+from pix2pix.models import build_generator
 
 pytestmark = pytest.mark.slow  # every test here runs the CLI in a subprocess
 
@@ -61,6 +64,19 @@ def test_bench_prints_the_figures(tmp_path):
     assert result["ngf"] == 8 and result["infer_ms_p50"] > 0 and result["train_img_per_s"] > 0
     assert result["params_D"] == 2_768_705
     assert result["hint_infer_ms_p50"] > 0 and result["hint_cost"] > 0  # what colour hints cost, same run
+
+
+def test_bench_times_a_saved_model_and_says_what_auto_chose(tmp_path):
+    cfg = ModelConfig(ngf=8, image_size=64, upsample="resize", hint_channels=4)
+    save_pretrained(build_generator(cfg), cfg, ModelInfo(name="r"), tmp_path / "r")
+    p = run_cli("bench", "--model", tmp_path / "r", "--runs", "3", "--train-steps", "0")
+    result = json.loads(p.stdout)
+    assert result["model"] == str(tmp_path / "r") and result["ngf"] == 8 and result["upsample"] == "resize"
+    candidates = result["auto_candidates_ms"]  # measured in this run, whatever an earlier run cached
+    assert {"fp32", "fp32 transposed"} <= set(candidates)
+    chosen = f"{result['precision']} {result['form']}".replace(" as trained", "")
+    assert candidates[chosen] == min(candidates.values())  # never a candidate slower than another
+    assert result["infer_speedup"] > 0 and "train_img_per_s" not in result
 
 
 def test_user_errors_are_one_clear_line(tmp_path):

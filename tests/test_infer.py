@@ -9,7 +9,8 @@ from conftest import trained_like_generator
 from pix2pix import infer
 from pix2pix.config import LabelClass, ModelConfig, ModelInfo
 from pix2pix.hardware import cpu_has_native_bf16, fast_dtype
-from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image, fold_batchnorm, get_model
+from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image, get_model
+from pix2pix.rewrite import fold_batchnorm, resize_as_transposed
 from pix2pix.io import save_pretrained
 
 CFG = ModelConfig(ngf=8, image_size=64)
@@ -32,6 +33,23 @@ def test_folded_batchnorm_is_exact():
     with torch.no_grad():
         diff = (fold_batchnorm(g)(x) - g(x)).abs().max().item()
     assert diff < 1e-4
+
+
+def test_resize_decoder_as_transposed_convs_is_exact():
+    """The checkerboard-free decoder (resize, 3x3 conv) runs as 4x4 transposed convs: every
+    pair is rewritten, for any input size, and the output is the same up to rounding."""
+    cfg = ModelConfig(ngf=8, image_size=64, upsample="resize", hint_channels=4)
+    torch.manual_seed(1)
+    g = trained_like_generator(cfg)
+    fast = resize_as_transposed(fold_batchnorm(g))
+    kinds = [type(m).__name__ for m in fast.modules()]
+    assert "Upsample" not in kinds and kinds.count("ConvTranspose2d") == cfg.num_downs
+    for size in (64, 128):
+        x, h = torch.rand(2, 3, size, size) * 2 - 1, torch.rand(2, 4, size, size)
+        with torch.no_grad():
+            assert (fast(x, h) - g(x, h)).abs().max().item() < 1e-4
+    plain = trained_like()  # transposed convs already: nothing to rewrite, the same object back
+    assert resize_as_transposed(plain) is plain
 
 
 @pytest.mark.parametrize("precision", ["auto", "bf16"])

@@ -1,0 +1,94 @@
+"""Exact rewrites of a trained generator for inference: the same function, fewer operations.
+
+Both hold for eval mode only and change the output by rounding alone (``tests/test_infer.py``
+holds them to 1e-4 of the model as trained):
+
+- BatchNorm folded into the convolution before it.
+- Nearest x2 resize then a 3x3 convolution (the checkerboard-free decoder) as one 4x4
+  stride-2 transposed convolution. Of the 3x3 taps an output pixel sees in the resized map,
+  those that land on the same source pixel can be summed ahead of time, so each output pixel
+  costs 4 multiply-adds per channel pair instead of 9, and the resized map is never built.
+  The resize decoder trains without checkerboards; this runs it at the transposed conv's price.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+
+def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
+    """conv -> BN(eval) as one conv with adjusted weights and bias (exact up to rounding)."""
+    conv = copy.deepcopy(conv)
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    out_dim = 0 if isinstance(conv, nn.Conv2d) else 1  # ConvTranspose weights are (in, out, k, k)
+    shape = [1] * conv.weight.dim()
+    shape[out_dim] = -1
+    conv.weight = nn.Parameter(conv.weight.detach() * scale.view(shape), requires_grad=False)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
+    return conv
+
+
+def _pairs(module: nn.Module, first: type | tuple, second: type):
+    """(Sequential, index) for every ``first`` directly followed by a ``second``."""
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], first) and isinstance(seq[i + 1], second):
+                yield seq, i
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with every (conv, BatchNorm) pair inside a Sequential fused.
+
+    Dropout layers stay, so the seeded test-time noise still works on the fused model.
+    """
+    module = copy.deepcopy(module)
+    for seq, i in list(_pairs(module, (nn.Conv2d, nn.ConvTranspose2d), nn.BatchNorm2d)):
+        seq[i] = _fold(seq[i], seq[i + 1])
+        seq[i + 1] = nn.Identity()
+    return module
+
+
+# Output pixel 2m (2m+1) of "resize x2, then 3x3 conv, zero padding" reads source pixels
+# m-1, m, m (m, m, m+1) through taps 0, 1, 2. A 4x4 stride-2 transposed conv with padding 1
+# reaches 2m from sources m-1, m through its taps 3, 1, and 2m+1 from m, m+1 through 2, 0.
+# So transposed tap k = sum of the 3x3 taps r with TAPS[k, r] = 1, in each direction.
+TAPS = torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.float32)
+
+
+def _as_transposed(resize: nn.Upsample, conv: nn.Conv2d) -> nn.ConvTranspose2d:
+    taps = TAPS.to(conv.weight)
+    weight = torch.einsum("kr,oirs,ls->iokl", taps, conv.weight.detach(), taps)  # (in, out, 4, 4)
+    out = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
+                             bias=conv.bias is not None).to(conv.weight.device)
+    out.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
+    if conv.bias is not None:
+        out.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+    return out
+
+
+def _is_plain_resize(m: nn.Module) -> bool:
+    return m.mode == "nearest" and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0)) and m.size is None
+
+
+def _is_plain_3x3(c: nn.Conv2d) -> bool:
+    return (c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) and c.dilation == (1, 1)
+            and c.groups == 1 and c.padding_mode == "zeros")
+
+
+def resize_as_transposed(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with every (nearest x2 resize, 3x3 conv) pair inside a Sequential
+    replaced by the equivalent transposed conv; a module without such pairs comes back as is."""
+    found = [(seq, i) for seq, i in _pairs(module, nn.Upsample, nn.Conv2d)
+             if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1])]
+    if not found:
+        return module
+    module = copy.deepcopy(module)
+    for seq, i in list(_pairs(module, nn.Upsample, nn.Conv2d)):
+        if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1]):
+            seq[i] = _as_transposed(seq[i], seq[i + 1])
+            seq[i + 1] = nn.Identity()
+    return module

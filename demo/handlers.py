@@ -76,7 +76,7 @@ def shown(value, limit: int = 60) -> str:
 
 
 def run(model, image: Image.Image, seed: int | None = None,
-        hints: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
+        hints: Image.Image | None = None, stop=None) -> tuple[Image.Image, Image.Image]:
     """(what the model sees, its result) for any drawing, label map or photo of a sketch,
     and colour hints painted over it (RGBA, same size; only hint models use them).
 
@@ -85,12 +85,21 @@ def run(model, image: Image.Image, seed: int | None = None,
     from pix2pix.batching import batcher
 
     prepared = model.prepare(image, hints)
-    return prepared.image, batcher(model).generate(prepared, seed=seed)
+    return prepared.image, batcher(model).generate(prepared, seed=seed, stop=stop)
 
 
 def _seed(variation) -> int | None:
     """The variation control: 0 (or nothing, or negative) is the deterministic output."""
-    return int(variation) if variation is not None and int(variation) > 0 else None
+    if variation is None or (isinstance(variation, str) and not variation.strip()):
+        return None
+    try:
+        number = float(variation)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(variation, bool) or not math.isfinite(number) or not number.is_integer() or number > SEED_MAX:
+        raise gr.Error(f"Variation must be a whole number from 0 to {SEED_MAX:,}; got {shown(variation)}.",
+                       print_exception=False)
+    return int(number) if number > 0 else None
 
 
 def save_png(image: Image.Image, name: str) -> Path:
@@ -119,12 +128,12 @@ def _download(seen: Image.Image | None = None, result: Image.Image | None = None
     return gr.DownloadButton(value=side_by_side(seen, result), visible=True)
 
 
-def _cleared(status: str = DRAW_HINT):
-    """Draw tab outputs with no result: (result, status, last pair)."""
-    return None, status, None
-
-
-def _draw(value: dict | None, model_name, variation, *, explicit: bool):
+@user_errors
+def draw(value: dict | None, model_name, variation, *, explicit: bool = False, stop=None):
+    """A drawing from the canvas (its value: PNG data URLs) -> (result or None, status line,
+    (model input, result) or None). Nothing drawn yet, or no model installed, is no error but
+    a status line; ``explicit`` (the Generate button) says so for an empty canvas too.
+    ``stop()`` says when the page has sent a newer drawing: this one then ends early."""
     from pix2pix.sketch import EMPTY_MESSAGE, SketchError
 
     image = drawing(value)
@@ -133,46 +142,15 @@ def _draw(value: dict | None, model_name, variation, *, explicit: bool):
             raise SketchError(EMPTY_MESSAGE)
         model = load_model(model_name)
         start = time.perf_counter()
-        seen, result = run(model, image, _seed(variation), colour_layer(value))
+        seen, result = run(model, image, _seed(variation), colour_layer(value), stop)
     except NoModelInstalled:
-        if explicit:
-            raise
-        return _cleared(models.NO_MODEL)  # said once beside the canvas, not after every stroke
+        return None, models.NO_MODEL, None
     except SketchError as e:
         if str(e) != EMPTY_MESSAGE:
             raise
-        if explicit:
-            gr.Warning(str(e))
-        return _cleared()
+        return None, (EMPTY_MESSAGE if explicit else DRAW_HINT), None
     ms = (time.perf_counter() - start) * 1000
-    status = f"{model.size}×{model.size} px, the model's resolution (shown scaled) · {ms:.0f} ms"
-    return save_png(result, "result.png"), status, (seen, result)
-
-
-@user_errors
-def draw_live(canvas: dict | None, model_name, variation):
-    """After each stroke: (result file, status line, (model input, result) for the download).
-    An empty canvas is no error."""
-    return _draw(canvas, model_name, variation, explicit=False)
-
-
-@user_errors
-def draw_generate(canvas: dict | None, model_name, variation):
-    """The Generate button: as :func:`draw_live`, but an empty canvas gets a warning."""
-    return _draw(canvas, model_name, variation, explicit=True)
-
-
-@user_errors
-def pair_download(last: tuple[Image.Image, Image.Image] | None) -> gr.DownloadButton:
-    """The side-by-side download for the latest result. A step of its own, run after the
-    result is on the page: a 512×256 PNG takes 10-25 ms, which each stroke need not wait for."""
-    return _download(*(last or ()))
-
-
-@user_errors
-def switch_model(name):
-    """The Draw tab's picker changed: (description, fresh canvas, result, status, last pair, download)."""
-    return (*models.select_for_canvas(name), *_cleared(), _download())
+    return result, f"{model.size}×{model.size} px, the model's resolution (shown scaled) · {ms:.0f} ms", (seen, result)
 
 
 def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_TYPES,

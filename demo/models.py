@@ -110,7 +110,8 @@ def canvas(entry: ModelEntry | None, image: str | None = None, image_hints: str 
     """
     hints = entry is not None and entry.config.hint_channels > 0
     if entry is None or not is_labels(entry.info):
-        setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": [], "hints": hints, "key": "sketch"}
+        setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": [], "hints": hints, "key": "sketch",
+                 "model": entry.name if entry is not None else ""}
         return {"setup": setup, "image": image, "image_hints": image_hints, "generate": image is not None}
     info = entry.info
     fill = hex_color(background_color(info))
@@ -118,7 +119,8 @@ def canvas(entry: ModelEntry | None, image: str | None = None, image_hints: str 
     others = [p for p in palette if p["color"] != fill] or palette
     pen = next((p for p in others if p["name"].lower() in FIRST_LABELS), others[0])["color"]
     key = "labels:" + ",".join(p["color"] for p in palette)  # models with the same classes share a drawing
-    setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette, "hints": hints, "key": key}
+    setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette, "hints": hints, "key": key,
+             "model": entry.name}
     return {"setup": setup, "image": image, "image_hints": image_hints, "generate": True}
 
 

@@ -18,11 +18,13 @@ import logging
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from PIL import Image
 
+from .errors import Superseded
 from .imaging import to_pil, to_tensor
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ MAX_BATCH = 8  # beyond this a CPU gains nothing per image, and the batch's firs
 class _Request:
     prepared: object  # what the model's prepare() made
     seed: int | None
+    stop: Callable[[], bool] | None = None  # True once the caller no longer wants the image
     done: bool = False
     result: Image.Image | None = None
     error: BaseException | None = field(default=None, repr=False)
@@ -60,9 +63,12 @@ class Batcher:
     def model(self):
         return self._model()
 
-    def generate(self, prepared, *, seed: int | None = None) -> Image.Image:
-        """The image for ``prepared`` (from ``model.prepare``), as ``model.generate`` gives it."""
-        request = _Request(prepared, seed)
+    def generate(self, prepared, *, seed: int | None = None, stop: Callable[[], bool] | None = None) -> Image.Image:
+        """The image for ``prepared`` (from ``model.prepare``), as ``model.generate`` gives it.
+        ``stop()`` says when the caller no longer wants it: a request waiting for its turn is
+        then dropped, and a batch of such requests only is stopped where it is, both with
+        :class:`~pix2pix.errors.Superseded`."""
+        request = _Request(prepared, seed, stop)
         with self._cond:
             self._pending.append(request)
             while not request.done:
@@ -97,8 +103,15 @@ class Batcher:
 
     def _run(self, batch: list[_Request]) -> None:
         """One forward pass for the whole batch; each request gets its image or the error."""
+        for r in [r for r in batch if r.stop is not None and r.stop()]:
+            r.error, r.done = Superseded(), True
+            batch.remove(r)
+        if not batch:
+            return
+        stops = [r.stop for r in batch]
+        stop = (lambda: all(s() for s in stops)) if all(stops) else None
         try:
-            images = self._forward([r.prepared for r in batch], batch[0].seed)
+            images = self._forward([r.prepared for r in batch], batch[0].seed, stop)
         except BaseException as e:  # handed to every caller of this batch, raised there
             for r in batch:
                 r.error, r.done = e, True
@@ -109,10 +122,10 @@ class Batcher:
         self.images += len(batch)
         log.debug("batch %d: %d image(s)", self.batches, len(batch))
 
-    def _forward(self, prepared: list, seed: int | None) -> list[Image.Image]:
+    def _forward(self, prepared: list, seed: int | None, stop=None) -> list[Image.Image]:
         model = self.model
         if len(prepared) == 1:
-            return [model.generate(prepared[0], seed=seed)]
+            return [model.generate(prepared[0], seed=seed, **({"stop": stop} if stop else {}))]
         size = model.size
         for p in prepared:
             if p.image.size != (size, size) or p.image.mode != "RGB":
@@ -122,9 +135,9 @@ class Batcher:
             from .hints import from_image
 
             hints = torch.stack([from_image(p.hints, size) for p in prepared])  # (B, 4, S, S)
-            out = model.run(batch, seed, hints=hints)
+            out = model.run(batch, seed, hints=hints, **({"stop": stop} if stop else {}))
         else:
-            out = model.run(batch, seed)
+            out = model.run(batch, seed, **({"stop": stop} if stop else {}))
         return [to_pil(t) for t in out]
 
 

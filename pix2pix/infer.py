@@ -18,6 +18,7 @@ from PIL import Image
 from .config import ModelConfig, ModelInfo
 from .fastpath import auto_path, shape_key
 from .hardware import pick_device, precision_name, resolve_precision
+from .errors import Superseded
 from .hints import from_image as hint_tensor
 from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from .catalog import resolve_model
@@ -78,6 +79,15 @@ class Sketch2Image:
             self.dtype, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
                                               forms=tuple(forms), formats=fixed, deviation=self._deviation)
             self.generator, self._forms = forms[self.form], {}
+        self._stop = None  # while run() runs: says whether its caller has stopped waiting
+        for block in [*getattr(self.generator, "down", ()), *getattr(self.generator, "up", ())]:
+            block.register_forward_pre_hook(self._check_stop)
+
+    def _check_stop(self, *_) -> None:
+        """Between the U-Net's blocks: a request nobody waits for any more ends here, so a
+        newer drawing waits a block (a millisecond or two) instead of a whole image."""
+        if self._stop is not None and self._stop():
+            raise Superseded()
 
     def _ready(self, generator: nn.Module) -> nn.Module:
         generator = generator.to(self.device, memory_format=torch.channels_last).eval()
@@ -166,18 +176,22 @@ class Sketch2Image:
                                  f"{image.width}x{image.height}: paint them on an image of the sketch's size.")
         return Prepared(seen, frame_hints(hints, frame, s))
 
-    def generate(self, prepared: Prepared, *, seed: int | None = None) -> Image.Image:
-        """The image for an input that :meth:`prepare` made."""
+    def generate(self, prepared: Prepared, *, seed: int | None = None, stop=None) -> Image.Image:
+        """The image for an input that :meth:`prepare` made; ``stop`` as for :meth:`run`."""
         image = prepared.image
         if image.size != (self.size, self.size) or image.mode != "RGB":
             raise ValueError(f"generate() takes the output of prepare(): an RGB {self.size}x{self.size} image, "
                              f"got {image.mode} {image.width}x{image.height}")
         hint = hint_tensor(prepared.hints, self.size)[None] if self.takes_hints else None
-        return to_pil(self.run(to_tensor(image).unsqueeze(0), seed, hints=hint)[0])
+        return to_pil(self.run(to_tensor(image).unsqueeze(0), seed, hints=hint, stop=stop)[0])
 
     @torch.inference_mode()
-    def run(self, batch: torch.Tensor, seed: int | None = None, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, S, S) in [-1, 1] [and hints (B, 4, S, S)] -> (B, C, S, S) in [-1, 1], float32 on the CPU."""
+    def run(self, batch: torch.Tensor, seed: int | None = None, hints: torch.Tensor | None = None,
+            stop=None) -> torch.Tensor:
+        """(B, C, S, S) in [-1, 1] [and hints (B, 4, S, S)] -> (B, C, S, S) in [-1, 1], float32 on the CPU.
+
+        ``stop()``, if given, is asked between the network's blocks; once it says True the
+        run ends with :class:`~pix2pix.errors.Superseded`."""
         batch = batch.to(self.device, memory_format=torch.channels_last)
         if hints is not None and self.takes_hints:
             hints = hints.to(self.device, memory_format=torch.channels_last)
@@ -186,6 +200,7 @@ class Sketch2Image:
         with self._lock:
             noise = seed is not None
             set_dropout(self.generator, noise)
+            self._stop = stop
             try:
                 with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                     if noise:
@@ -193,6 +208,7 @@ class Sketch2Image:
                     with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
                         out = self.generator(batch) if hints is None else self.generator(batch, hints)
             finally:
+                self._stop = None
                 set_dropout(self.generator, False)
         return out.float().cpu().contiguous()
 

@@ -2,8 +2,8 @@
 
 Starts ``app.py`` (the default model unless ``--model``), draws ``--strokes`` strokes in
 headless Chromium and, for each, reads the page's own clock (Performance API): the mouse-up,
-the request that carries the drawing (Gradio's queue join), the event stream's answer, the
-result image's fetch and its decode. Prints one JSON object: per segment, the median and p90
+the request that carries the finished drawing (``POST /api/v1/draw``), its answer (the model
+and the PNG; the server's own share is the "ms" of the status line) and the result's decode. Prints one JSON object: per segment, the median and p90
 in ms over the strokes. Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
 
     python scripts/bench_stroke.py --strokes 12
@@ -22,15 +22,14 @@ WATCH = """() => {
   window.__shown = [];
   document.querySelector('#result').addEventListener('load', () => window.__shown.push(performance.now()), true);
 }"""
-# Resource timings after the mouse-up: the join (POST carrying the drawing), the result file.
+# Resource timings after the mouse-up: the last drawing posted (the finished stroke's).
 SEGMENTS = """(up) => {
   const after = performance.getEntriesByType('resource').filter((e) => e.startTime >= up - 1);
-  const join = after.find((e) => e.name.includes('/queue/join'));
-  const file = after.filter((e) => e.name.includes('/file=')).pop();
+  const post = after.filter((e) => e.name.includes('/api/v1/draw')).pop();
   const shown = window.__shown.filter((t) => t >= up).pop();
-  return {join_start: join ? join.startTime - up : null, join_end: join ? join.responseEnd - up : null,
-          file_start: file ? file.startTime - up : null, file_end: file ? file.responseEnd - up : null,
-          shown: shown ? shown - up : null};
+  const ms = /· (\\d+) ms/.exec(document.querySelector('#draw-status')?.textContent || '');
+  return {sent: post ? post.startTime - up : null, answered: post ? post.responseEnd - up : null,
+          shown: shown ? shown - up : null, server: ms ? Number(ms[1]) : null};
 }"""
 
 
@@ -48,10 +47,10 @@ def measure(url: str, strokes: int) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> dict:
-    """Median and p90 (ms) of each segment: up→join sent, join answered, answer→file fetched
-    (the event stream and the fetch), file→decoded on screen, and the whole."""
-    segs = {"mouse-up → request sent": ("join_start", None), "request answered (queued)": ("join_end", "join_start"),
-            "queue → result file fetched": ("file_end", "join_end"), "fetched → shown": ("shown", "file_end"),
+    """Median and p90 (ms) of each segment: up→drawing sent, sent→answered (of which the
+    server's prepare and model, from the status line), answered→decoded on screen, and the whole."""
+    segs = {"mouse-up → drawing sent": ("sent", None), "sent → answered": ("answered", "sent"),
+            "  of which prepare + model (server)": ("server", None), "answered → shown": ("shown", "answered"),
             "mouse-up → shown": ("shown", None)}
     out = {}
     for name, (end, start) in segs.items():
@@ -66,9 +65,10 @@ def main() -> int:
     ap.add_argument("--strokes", type=int, default=12)
     ap.add_argument("--model", help="app.py --model (default: the app's default)")
     ap.add_argument("--port", type=int, default=7898)
+    ap.add_argument("--app-arg", action="append", default=[], help="an extra argument for app.py (repeatable)")
     args = ap.parse_args()
     try:
-        with served_app(args.port, *(["--model", args.model] if args.model else [])) as url:
+        with served_app(args.port, *(["--model", args.model] if args.model else []), *args.app_arg) as url:
             rows = measure(url, args.strokes)
     except AppFailed as e:
         print(e, file=sys.stderr)

@@ -77,3 +77,16 @@ def stroke(page, points: list[tuple[float, float]], steps: int = 4) -> float:
     up = page.evaluate("performance.now()")
     page.mouse.up()
     return up
+
+
+SHOWN_AS_DATA_URL = """async (src) => {
+  const blob = await (await fetch(src)).blob();
+  return await new Promise((done) => { const r = new FileReader(); r.onload = () => done(r.result); r.readAsDataURL(blob); });
+}"""
+
+
+def shown_bytes(page, src: str) -> bytes:
+    """The bytes behind an image the page shows (a blob URL only the page can read)."""
+    import base64
+
+    return base64.b64decode(page.evaluate(SHOWN_AS_DATA_URL, src).split(",", 1)[1])

@@ -15,7 +15,6 @@ import base64
 import io
 import math
 import sys
-import urllib.request
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -23,7 +22,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from pix2pix.imaging import save_image  # noqa: E402
-from browser_app import AppFailed, opened_page, served_app, stroke  # noqa: E402
+from browser_app import AppFailed, opened_page, served_app, shown_bytes, stroke  # noqa: E402
 
 CELL = 256
 
@@ -72,8 +71,7 @@ def settled_result(page) -> Image.Image:
         page.wait_for_timeout(1500)
     page.wait_for_function("() => { const i = document.querySelector('#result img');"
                            " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
-    with urllib.request.urlopen(src) as r:
-        return Image.open(io.BytesIO(r.read())).convert("RGB")
+    return Image.open(io.BytesIO(shown_bytes(page, src))).convert("RGB")
 
 
 def data_url_image(url: str) -> Image.Image:

@@ -62,8 +62,8 @@ def test_the_canvas_follows_the_model(runs):
     assert labels["setup"]["pen"] != "#0000ff" and labels["generate"]
     pen = models.canvas(models.find(entries, SKETCH_MODEL))
     assert pen["setup"] == {"fill": "#ffffff", "pen": "#000000", "size": models.PEN_SIZE, "palette": [],
-                            "hints": False, "key": "sketch"}
-    assert not pen["generate"]
+                            "hints": False, "key": "sketch", "model": SKETCH_MODEL}  # the model it posts to
+    assert not pen["generate"] and labels["setup"]["model"] == LABEL_MODEL
     assert models.pick(entries, LABEL_MODEL) == LABEL_MODEL and models.pick([], None) is None
     assert models.pick(entries, "nope") == entries[0].name
     assert "No model is installed" in models.describe(None)
@@ -83,31 +83,31 @@ def test_the_canvas_sends_one_png():
 
 
 def test_drawing_gives_a_result_and_an_empty_canvas_only_a_hint(runs):
-    result, status, last = handlers.draw_live(drawn(sketch()), SKETCH_MODEL, 0)
-    result = Image.open(result)
-    assert result.size == (256, 256) and "ms" in status
-    download = handlers.pair_download(last)
-    assert download.visible and Image.open(download.value["path"]).size == (512, 256)
+    result, status, last = handlers.draw(drawn(sketch()), SKETCH_MODEL, 0)
+    assert result.size == (256, 256) and "ms" in status and last[1] is result and last[0].size == (256, 256)
     for empty in (None, {"setup": {}}, drawn(Image.new("RGB", (512, 512), "white"))):
-        assert handlers.draw_live(empty, SKETCH_MODEL, 0) == (None, handlers.DRAW_HINT, None)
-    assert not handlers.pair_download(None).visible
+        assert handlers.draw(empty, SKETCH_MODEL, 0) == (None, handlers.DRAW_HINT, None)
+        assert handlers.draw(empty, SKETCH_MODEL, 0, explicit=True)[1].startswith("The canvas is empty")
     # a variation is another image, the same seed the same one
     def variation(seed):
-        return np.asarray(Image.open(handlers.draw_live(drawn(sketch()), SKETCH_MODEL, seed)[0]))
+        return np.asarray(handlers.draw(drawn(sketch()), SKETCH_MODEL, seed)[0])
 
     assert np.array_equal(variation(3), variation(3))
     assert not np.array_equal(variation(3), np.asarray(result))
     assert not np.array_equal(variation(3), variation(4))
+    assert np.array_equal(variation(-2), np.asarray(result)) and np.array_equal(variation("3"), variation(3))
     with pytest.raises(gr.Error, match="no model called 'nope'"):
-        handlers.draw_live(drawn(sketch()), "nope", 0)
+        handlers.draw(drawn(sketch()), "nope", 0)
+    for bad in ("abc", 2.5, True, float("nan"), 2**40, [1]):
+        with pytest.raises(gr.Error, match="Variation must be a whole number"):
+            handlers.draw(drawn(sketch()), SKETCH_MODEL, bad)
 
 
 def test_without_models_the_canvas_says_so_quietly(tmp_path, monkeypatch):
     monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path))
     monkeypatch.setenv("PIX2PIX_WEIGHTS", str(tmp_path))
-    assert handlers.draw_live(drawn(sketch()), None, 0) == (None, models.NO_MODEL, None)
-    with pytest.raises(gr.Error, match="No model is installed yet"):
-        handlers.draw_generate(drawn(sketch()), None, 0)
+    for explicit in (False, True):
+        assert handlers.draw(drawn(sketch()), None, 0, explicit=explicit) == (None, models.NO_MODEL, None)
 
 
 def test_label_maps_are_snapped_not_normalized(runs):
@@ -438,6 +438,56 @@ def test_an_example_with_colour_hints_brings_them_to_a_hint_model(tmp_path, monk
     assert drawing({"png": hinted["image"]}).size == (512, 512)
     layer = colour_layer({"hints": hinted["image_hints"]})
     assert layer.getpixel((256, 256)) == (214, 40, 40, 255)
+
+
+def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
+    """POST /api/v1/draw, the page's own path: the PNG the handler makes, the status line and
+    a sketch + result download; nothing drawn is a 204 with the hint; mistakes are sentences;
+    with --auth only a signed-in page (Gradio's login cookie) or Basic credentials get in."""
+    import base64
+    import io
+    from urllib.parse import unquote
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from demo import rest
+
+    app = FastAPI()
+    app.tokens, app.cookie_id = {"tok": "ann"}, "c1"  # as Gradio keeps its signed-in pages
+    rest.mount(app, Settings(default_model=SKETCH_MODEL, auth=(("ann", "s3cret"),)))
+    client = TestClient(app)
+    body = {**drawn(sketch()), "model": "", "variation": 0}
+    assert client.post(rest.DRAW_ROUTE, json=body).status_code == 401
+    client.cookies.set("access-token-c1", "nope")
+    assert client.post(rest.DRAW_ROUTE, json=body).status_code == 401
+    client.cookies.set("access-token-c1", "tok")
+    r = client.post(rest.DRAW_ROUTE, json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and "ms" in unquote(r.headers["x-status"])
+    want = np.asarray(handlers.draw(drawn(sketch()), SKETCH_MODEL, 0)[0])
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")), want)
+    pair = client.get(f"{rest.DRAW_ROUTE}/pair/{r.headers['x-pair']}")
+    assert pair.status_code == 200 and Image.open(io.BytesIO(pair.content)).size == (512, 256)
+    assert "sketch_and_result.png" in pair.headers["content-disposition"]
+    assert client.get(f"{rest.DRAW_ROUTE}/pair/unknown").status_code == 404
+    # a page's drawing older than one it has sent since is not made (409), a newer one is
+    assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p1", "seq": 5}).status_code == 200
+    assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p1", "seq": 3}).status_code == 409
+    assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p2", "seq": 3}).status_code == 200
+
+    r = client.post(rest.DRAW_ROUTE, json={"png": None, "explicit": True})
+    assert r.status_code == 204 and unquote(r.headers["x-status"]).startswith("The canvas is empty")
+    for sent, message in [({**body, "model": "nope"}, "no model called 'nope'"),
+                          ({**body, "variation": "abc"}, "Variation must be"),
+                          ({"png": "data:text/html;base64,PGI+"}, "could not be read"),
+                          ([1, 2], "could not be read")]:
+        r = client.post(rest.DRAW_ROUTE, json=sent)
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    r = client.post(rest.DRAW_ROUTE, content=b"{" + b" " * (2 * rest.MAX_PNG_CHARS + 8192) + b"}")
+    assert r.status_code == 400 and "larger than this canvas" in r.json()["error"]
+    client.cookies.clear()
+    basic = {"Authorization": "Basic " + base64.b64encode(b"ann:s3cret").decode()}
+    assert client.post(rest.DRAW_ROUTE, json=body, headers=basic).status_code == 200
 
 
 def test_the_plain_http_route_answers_like_the_api(runs, tmp_path):

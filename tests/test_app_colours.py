@@ -50,7 +50,7 @@ def test_the_colour_brush_is_for_hint_models_only_and_labels_start_on_window(run
 
 def test_painted_colours_reach_a_hint_model_and_are_ignored_by_others(runs):
     def result(model, hints):
-        return np.asarray(Image.open(handlers.draw_live(canvas_value(hints), model, 0)[0]), float)
+        return np.asarray(handlers.draw(canvas_value(hints), model, 0)[0], float)
 
     assert np.count_nonzero(result(HINT_MODEL, red_blob()) != result(HINT_MODEL, None)) > 500
     assert np.array_equal(result(SKETCH_MODEL, red_blob()), result(SKETCH_MODEL, None))

@@ -4,10 +4,10 @@ tab, and an uploaded photo is recognised and can become an outline to edit."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -55,8 +55,16 @@ def result_after(page, action) -> np.ndarray:
     while time.time() < deadline and src != page.evaluate(RESULT_SRC):
         src = page.evaluate(RESULT_SRC)
         page.wait_for_timeout(700)  # no newer result for this long: settled
-    with urllib.request.urlopen(src) as r:
-        return np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), float)
+    return np.asarray(Image.open(io.BytesIO(shown_bytes(page, src))).convert("RGB"), float)
+
+
+def shown_bytes(page, src: str) -> bytes:
+    """The bytes behind the page's result image (a blob URL, which only the page can read)."""
+    data_url = page.evaluate("""async (src) => {
+      const blob = await (await fetch(src)).blob();
+      return await new Promise((done) => { const r = new FileReader(); r.onload = () => done(r.result); r.readAsDataURL(blob); });
+    }""", src)
+    return base64.b64decode(data_url.split(",", 1)[1])
 
 
 def redness(result: np.ndarray) -> float:

@@ -91,6 +91,33 @@ def test_concurrent_requests_share_batches_and_get_their_own_answers(numpy_outpu
     assert max(len(batch) for batch, _ in model.calls) <= 4
 
 
+def test_a_request_its_caller_gave_up_on_is_dropped_and_the_others_answered(numpy_outputs):
+    from pix2pix.errors import Superseded
+
+    model = SlowModel(delay=0.2)
+    b = Batcher(model, max_batch=8)
+    gave_up = threading.Event()
+    answers = {}
+
+    def ask(n, stop=None):
+        try:
+            answers[n] = b.generate(model.prepare(n), stop=stop).getpixel((0, 0))
+        except Superseded as e:
+            answers[n] = e
+
+    first = threading.Thread(target=ask, args=(1,))
+    first.start()
+    time.sleep(0.05)  # 1 is running: 2 and 3 wait for their turn, and 2's caller gives up
+    waiting = [threading.Thread(target=ask, args=(2, gave_up.is_set)), threading.Thread(target=ask, args=(3,))]
+    for t in waiting:
+        t.start()
+    gave_up.set()
+    for t in (first, *waiting):
+        t.join(10)
+    assert isinstance(answers[2], Superseded) and answers[1] == (1, 0, 9) and answers[3] == (3, 0, 9)
+    assert all(2 not in batch for batch, _ in model.calls)  # never run
+
+
 def test_a_lone_request_waits_for_nothing():
     model = SlowModel(delay=0)
     b = Batcher(model)

@@ -93,6 +93,24 @@ def test_deterministic_by_default_and_seeded_variations(saved_model):
     assert np.array_equal(np.asarray(model(sketch)), a)  # noise switched off again
 
 
+def test_a_run_nobody_waits_for_stops_between_blocks_and_the_model_goes_on(saved_model):
+    from pix2pix.errors import Superseded
+
+    model = Sketch2Image.load(saved_model, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    asked = []
+
+    def stop_after(n):
+        return lambda: asked.append(1) or len(asked) > n
+
+    with pytest.raises(Superseded):
+        model.run(x, stop=stop_after(3))
+    assert len(asked) == 4  # asked block by block, stopped at the first True
+    asked.clear()
+    assert torch.equal(model.run(x, stop=lambda: False), model.run(x))  # asked, never stopped: the same image
+    assert model._stop is None and not model._lock.locked()
+
+
 def test_cache_returns_one_instance_and_reloads_changed_weights(saved_model):
     infer.clear_cache()
     m1 = get_model(saved_model, device="cpu")

@@ -1,11 +1,11 @@
 // The drawing canvas of the Draw tab (see demo/canvas.py). Runs once per page as a gr.HTML
-// js_on_load script: `element`, `props`, `trigger` and `watch` come from Gradio.
+// js_on_load script: `element`, `props` and `watch` come from Gradio.
 //
 // Two layers: the ink (pen and eraser: what the model reads as the sketch or label map)
 // and, for models that take colour hints, a colour layer painted with the Colour brush,
 // shown half-transparent over the ink and sent as a separate transparent PNG. Strokes of
 // both are one list of operations, so undo/redo/clear are a replay. After each change the
-// layers are sent as small PNG data URLs with a "stroke" event: one request, no uploads.
+// layers are sent as small PNG data URLs in one request to the app's own route (see send).
 const view = element.querySelector("canvas");
 const viewCtx = view.getContext("2d");
 const palette = element.querySelector(".sk-palette");
@@ -130,15 +130,72 @@ function repaint() {
   buttons.redo.disabled = undone.length === 0;
 }
 
+// Each drawing goes to the app's own route (demo/rest.py) and its answer is announced to
+// the result box (demo/static/result.js); no Gradio event sits in between. At most one
+// request is in flight: while the pen is down, a newer drawing waits for it and only the
+// latest one goes next; anything else (the pen's release, undo, an example, Generate)
+// goes at once and makes the one in flight stale.
+const ROUTE = new URL("api/v1/draw", document.baseURI).href;
 let lastSent = 0;
-function send() {
-  // Later strokes replace earlier ones in the queue (trigger_mode="always_last"): at most
-  // one request runs and one waits, and the last drawing sent is the one that runs last.
+let inFlight = null; // { seq, abort } of the request being answered
+let waiting = false; // a live frame is due once the request in flight is answered
+let variation = 0;
+const PAGE = Math.random().toString(36).slice(2); // names this page's drawings to the server
+
+function announce(detail) {
+  document.dispatchEvent(new CustomEvent("pix2pix:result", { detail }));
+}
+
+function snapshot(explicit) {
   const painted = visibleOps("hint").length || (hintBackground && !ops.some((op) => op.clear === "hint"));
   const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
-  props.value = { png: ink.toDataURL("image/png"), hints, stroke: ++sent };
+  return { png: ink.toDataURL("image/png"), hints, model: setup.model || "", variation, explicit };
+}
+
+async function post(body) {
+  const seq = ++sent;
+  body = { ...body, page: PAGE, seq };
+  const abort = new AbortController();
+  inFlight = { seq, abort };
   lastSent = performance.now();
-  trigger("stroke");
+  try {
+    const response = await fetch(ROUTE, {
+      method: "POST", body: JSON.stringify(body), signal: abort.signal,
+      headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+    });
+    const status = decodeURIComponent(response.headers.get("X-Status") || "");
+    if (response.status === 200) {
+      const url = URL.createObjectURL(await response.blob());
+      if (seq !== sent) return URL.revokeObjectURL(url); // a newer drawing has gone since
+      const token = response.headers.get("X-Pair");
+      announce({ url, status, pair: token ? `${ROUTE}/pair/${encodeURIComponent(token)}` : "" });
+    } else if (seq === sent && response.status === 204) {
+      announce({ clear: true, status });
+    } else if (seq === sent) {
+      const answer = await response.json().catch(() => ({}));
+      announce({ status: answer.error || `The app answered ${response.status}.`, error: true });
+    }
+  } catch (error) {
+    if (error.name !== "AbortError" && seq === sent) {
+      announce({ status: "The app could not be reached: is it still running?", error: true });
+    }
+  } finally {
+    if (inFlight && inFlight.seq === seq) inFlight = null;
+    if (!inFlight && waiting) {
+      waiting = false;
+      post(snapshot(false));
+    }
+  }
+}
+
+function send(explicit = false) {
+  if (current && !current.shape) { // a live frame
+    if (inFlight) { waiting = true; return; }
+    return post(snapshot(false));
+  }
+  waiting = false;
+  if (inFlight) inFlight.abort.abort();
+  post(snapshot(explicit));
 }
 
 // While the pen is down the result follows it: the drawing so far is sent at most every
@@ -147,6 +204,12 @@ const LIVE_MS = 100;
 function sendWhileDrawing() {
   if (current && !current.shape && performance.now() - lastSent >= LIVE_MS) send();
 }
+
+document.addEventListener("pix2pix:generate", () => send(true));
+document.addEventListener("pix2pix:variation", (event) => {
+  variation = Number(event.detail) || 0;
+  if (ops.length || background) send();
+});
 
 function select(newTool, newColor) {
   sizes[layerOf(tool)] = Number(sizeInput.value);
@@ -190,6 +253,7 @@ function apply(value) {
   if (!value.image) {
     repaint();
     if (value.generate || (old && ops.length)) send();
+    else announce({ clear: true, status: "" }); // another model: the last one's result goes
     return;
   }
   // An example: its drawing, and its colour hints if it has some; sent once both are in.

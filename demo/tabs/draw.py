@@ -8,8 +8,12 @@ import gradio as gr
 
 from .. import gallery, handlers, models
 from ..canvas import sketch_canvas
+from ..result_view import result_view
 from ..settings import Settings
-from . import CLOSE_TOASTS, INFERENCE, PRIVATE
+from . import PRIVATE
+
+# .input on the slider: a drag, and also a number typed into the box (with Enter or not).
+VARIATION_JS = "(v) => { document.dispatchEvent(new CustomEvent('pix2pix:variation', { detail: v })); }"
 
 
 def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
@@ -30,35 +34,20 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
                     )
                     generate = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
             with gr.Column():
-                result = gr.Image(
-                    label="Result", format="png", interactive=False, height=540,
-                    buttons=["download", "fullscreen"], elem_id="result",
-                )
-                status = gr.Markdown(handlers.DRAW_HINT, elem_id="draw-status")
-                pair = gr.DownloadButton("Download sketch + result", visible=False, size="sm", elem_id="pair")
+                result_view(handlers.DRAW_HINT, elem_id="result")
         if examples:
             picks = gr.Gallery(
                 gallery.items(examples), label="Examples: click one to load it into the canvas",
                 columns=8, fit_columns=False, allow_preview=False, object_fit="contain", buttons=[],
                 elem_id="examples",
             )
-        # Inside the tab: a component placed directly in gr.Tabs (even a State) breaks
-        # Gradio's tab bar (the next tab clicked shows up twice and replaces another).
-        last = gr.State(None)  # (model input, result) of the latest result, for the download
 
-    inputs, shown = [canvas, model, variation], [result, status, last]
-    live = {"trigger_mode": "always_last", "show_progress": "hidden", **INFERENCE, **PRIVATE}
-    for event in (
-        canvas.stroke(handlers.draw_live, inputs, shown, **live),
-        # .input: a drag, and also a number typed into the box (with Enter or not); .release
-        # alone missed typed numbers until the box lost focus.
-        variation.input(handlers.draw_live, inputs, shown, **live),
-        generate.click(handlers.draw_generate, inputs, shown, show_progress="minimal", **INFERENCE, **PRIVATE),
-    ):
-        event.then(handlers.pair_download, last, pair, show_progress="hidden", **PRIVATE)
-        event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
+    # The canvas sends its drawings itself (demo/static/canvas.js); these two only tell it.
+    generate.click(None, None, None, js="() => { document.dispatchEvent(new CustomEvent('pix2pix:generate')); }",
+                   **PRIVATE)
+    variation.input(None, variation, None, js=VARIATION_JS, **PRIVATE)
     # .input, not .change: a picker set by code (page load, an example) must not reset the canvas.
-    model.input(handlers.switch_model, model, [about, canvas, *shown, pair], **PRIVATE)
+    model.input(models.select_for_canvas, model, [about, canvas], **PRIVATE)
     demo.load(partial(models.open_canvas, settings.default_model), None, [model, about, canvas], **PRIVATE)
     if examples:
         picks.select(gallery.loader(examples), model, [canvas, model, about], **PRIVATE)

@@ -474,6 +474,9 @@ def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
     assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p1", "seq": 5}).status_code == 200
     assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p1", "seq": 3}).status_code == 409
     assert client.post(rest.DRAW_ROUTE, json={**body, "page": "p2", "seq": 3}).status_code == 200
+    app = FastAPI()  # no --model and none named: the first installed model, as the page's picker shows
+    rest.mount(app, Settings())
+    assert TestClient(app).post(rest.DRAW_ROUTE, json={"png": body["png"]}).status_code == 200
 
     r = client.post(rest.DRAW_ROUTE, json={"png": None, "explicit": True})
     assert r.status_code == 204 and unquote(r.headers["x-status"]).startswith("The canvas is empty")

@@ -193,8 +193,7 @@ function send(explicit = false) {
     if (inFlight) { waiting = true; return; }
     return post(snapshot(false));
   }
-  waiting = false;
-  if (inFlight) inFlight.abort.abort();
+  forgetInFlight();
   post(snapshot(explicit));
 }
 
@@ -241,7 +240,14 @@ function buildPalette() {
   colours.hidden = !setup.hints;
 }
 
+function forgetInFlight() {
+  waiting = false;
+  if (inFlight) inFlight.abort.abort();
+  sent++; // an answer still on its way is for a drawing no longer shown
+}
+
 function apply(value) {
+  forgetInFlight(); // another model, or a new picture: the last drawing's answer is not wanted
   if (setup.key) kept[setup.key] = { ops, undone, background, hintBackground };
   setup = { ...setup, ...value.setup };
   const old = !value.image && kept[setup.key];

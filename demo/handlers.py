@@ -83,9 +83,11 @@ def run(model, image: Image.Image, seed: int | None = None,
     Requests that reach the model together are run as one batch (see
     :mod:`pix2pix.batching`); each gets exactly the image it would get alone."""
     from pix2pix.batching import batcher
+    from pix2pix.priority import interactive
 
-    prepared = model.prepare(image, hints)
-    return prepared.image, batcher(model).generate(prepared, seed=seed, stop=stop)
+    with interactive():  # the app's own fine-tune waits meanwhile
+        prepared = model.prepare(image, hints)
+        return prepared.image, batcher(model).generate(prepared, seed=seed, stop=stop)
 
 
 def _seed(variation) -> int | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import ModelConfig, ModelInfo, TrainConfig
 from .errors import Pix2PixError
+from .priority import YieldToRequests
 from .progress import MonitorState, RunMonitor
 from .train import Trainer
 
@@ -59,7 +60,9 @@ class TrainingJobs:
             self._stop = threading.Event()
             self._monitor = monitor = RunMonitor()
             monitor.update(status="starting", message="Scanning the data…", run_dir=Path(out))
-            trainer = Trainer(data, out, model_cfg, train_cfg, init=init, info=info, callbacks=[monitor], stop=self._stop)
+            # The app's run steps aside while someone draws or calls the API (pix2pix.priority).
+            callbacks = [monitor, YieldToRequests(self._stop)]
+            trainer = Trainer(data, out, model_cfg, train_cfg, init=init, info=info, callbacks=callbacks, stop=self._stop)
             self._thread = threading.Thread(target=self._run, args=(trainer, monitor, on_end), name="pix2pix-train", daemon=True)
             self._thread.start()
             return monitor

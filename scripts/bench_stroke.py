@@ -7,6 +7,7 @@ and the PNG; the server's own share is the "ms" of the status line) and the resu
 in ms over the strokes. Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
 
     python scripts/bench_stroke.py --strokes 12
+    python scripts/bench_stroke.py --strokes 12 --train-app   # while the app fine-tunes a model
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 from browser_app import AppFailed, opened_page, served_app, stroke
 
@@ -66,14 +70,26 @@ def main() -> int:
     ap.add_argument("--model", help="app.py --model (default: the app's default)")
     ap.add_argument("--port", type=int, default=7898)
     ap.add_argument("--app-arg", action="append", default=[], help="an extra argument for app.py (repeatable)")
+    ap.add_argument("--train-app", action="store_true",
+                    help="draw while a fine-tune started from the app's Fine-tune tab runs (as bench_load.py --train app)")
     args = ap.parse_args()
-    try:
-        with served_app(args.port, *(["--model", args.model] if args.model else []), *args.app_arg) as url:
-            rows = measure(url, args.strokes)
-    except AppFailed as e:
-        print(e, file=sys.stderr)
-        return 1
-    print(json.dumps({"model": args.model or "(default)", "strokes": len(rows), "ms": summary(rows)}, indent=1))
+    with tempfile.TemporaryDirectory(prefix="bench-stroke-") as tmp:
+        extra = ["--data-root", str(Path(tmp) / "data"), "--runs", str(Path(tmp) / "runs")] if args.train_app else []
+        try:
+            with served_app(args.port, *(["--model", args.model] if args.model else []), *extra, *args.app_arg,
+                            training=args.train_app) as url:
+                if args.train_app:
+                    from bench_load import app_training, make_pairs
+
+                    make_pairs(Path(tmp) / "data" / "pairs")
+                    app_training(url)
+                    time.sleep(20)  # past its start-up, into the training steps
+                rows = measure(url, args.strokes)
+        except AppFailed as e:
+            print(e, file=sys.stderr)
+            return 1
+    print(json.dumps({"model": args.model or "(default)", "strokes": len(rows), "training": args.train_app,
+                      "ms": summary(rows)}, indent=1))
     return 0
 
 

@@ -26,13 +26,14 @@ class AppFailed(RuntimeError):
 
 
 @contextlib.contextmanager
-def served_app(port: int, *args: str, ready_s: float = 120):
-    """``app.py --port PORT --no-training ARGS`` (runs and data in a temporary folder unless ARGS
-    name them), its URL once the default model is warmed up; stopped on exit."""
+def served_app(port: int, *args: str, ready_s: float = 120, training: bool = False):
+    """``app.py --port PORT --no-training ARGS`` (with ``training``: the Fine-tune tab stays;
+    runs and data in a temporary folder unless ARGS name them), its URL once the default
+    model is warmed up; stopped on exit."""
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "app.log"
-        cmd = [sys.executable, "app.py", "--port", str(port), "--no-training", *args]
+        cmd = [sys.executable, "app.py", "--port", str(port), *([] if training else ["--no-training"]), *args]
         if "--runs" not in args:
             cmd += ["--runs", str(Path(tmp) / "runs"), "--data-root", str(Path(tmp) / "data")]
         with open(log, "w") as f:

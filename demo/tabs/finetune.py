@@ -130,7 +130,8 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
     with gr.Tab("Fine-tune", id="finetune"):
         gr.Markdown(
             "Train a model on your own pairs: side-by-side images, `A/` and `B/` folders, or label and photo files "
-            "with the same name (optionally in `train/` and `val/`). Drawing keeps working while it runs.",
+            "with the same name (optionally in `train/` and `val/`). Drawing keeps working while it runs: "
+            "the run pauses while anyone draws or calls the API.",
             elem_classes="help",
         )
         with gr.Row(equal_height=False):

@@ -142,7 +142,7 @@ def draw(value: dict | None, model_name, variation, *, explicit: bool = False, s
     try:
         if image is None:  # nothing drawn yet
             raise SketchError(EMPTY_MESSAGE)
-        model = load_model(model_name or models.pick(models.available(), None))  # none named: the default
+        model = load_model(api_model(model_name, None))  # none named: the default
         start = time.perf_counter()
         seen, result = run(model, image, _seed(variation), colour_layer(value), stop)
     except NoModelInstalled:

@@ -30,9 +30,9 @@ import base64
 import binascii
 import hmac
 import io
-import shutil
 import json
 import secrets
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -54,6 +54,7 @@ from .settings import Settings
 ROUTE = "/api/v1/generate"
 DRAW_ROUTE = "/api/v1/draw"
 PAIRS_KEPT = 32  # recent (model input, result) pairs, for the page's sketch + result download
+PAGES_KEPT = 1024  # pages whose newest drawing number is remembered
 MAX_MB = 20  # per file, as for the other APIs
 CHUNK = 1 << 20
 
@@ -99,42 +100,23 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class _Pairs:
-    """The latest (model input, result) pairs by random token, so a page can download the
-    side-by-side PNG of what it shows; the oldest are forgotten first."""
+class _Recent:
+    """A thread-safe mapping that keeps its ``size`` most recently set keys."""
 
-    def __init__(self, size: int = PAIRS_KEPT):
+    def __init__(self, size: int):
         self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
 
-    def add(self, pair: tuple[Image.Image, Image.Image]) -> str:
-        token = secrets.token_urlsafe(12)
+    def update(self, key, new):
+        """Set ``key`` to ``new(old value or None)``, atomically; returns the new value."""
         with self._lock:
-            self._items[token] = pair
+            value = self._items[key] = new(self._items.pop(key, None))
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return token
+            return value
 
-    def get(self, token: str) -> tuple[Image.Image, Image.Image] | None:
+    def get(self, key, default=None):
         with self._lock:
-            return self._items.get(token)
-
-
-class _Latest:
-    """The newest drawing number each page has sent, so that an older one still being made can
-    stop (see ``Sketch2Image.run``): a page that has drawn again no longer wants it."""
-
-    def __init__(self, pages: int = 1024):
-        self.pages, self._seen, self._lock = pages, OrderedDict(), threading.Lock()
-
-    def note(self, page: str, seq: int) -> None:
-        with self._lock:
-            self._seen[page] = max(seq, self._seen.pop(page, seq))
-            while len(self._seen) > self.pages:
-                self._seen.popitem(last=False)
-
-    def stale(self, page: str, seq: int) -> bool:
-        with self._lock:
-            return self._seen.get(page, seq) > seq
+            return self._items.get(key, default)
 
 
 def _png(image: Image.Image, headers: dict | None = None) -> Response:
@@ -145,7 +127,7 @@ def _png(image: Image.Image, headers: dict | None = None) -> Response:
 
 async def _json_body(request: Request, limit: int) -> dict:
     """The request's JSON object, read up to ``limit`` bytes; a sentence for anything else."""
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
@@ -160,7 +142,18 @@ async def _json_body(request: Request, limit: int) -> dict:
 
 
 def _mount_draw(app: FastAPI, settings: Settings) -> None:
-    pairs, latest = _Pairs(), _Latest()
+    # The latest (model input, result) pairs by random token, for the page's side-by-side
+    # download; and the newest drawing number each page has sent, so that an older one still
+    # being made can stop (see ``Sketch2Image.run``): a page that has drawn again no longer wants it.
+    pairs, latest = _Recent(PAIRS_KEPT), _Recent(PAGES_KEPT)
+
+    def remember(pair) -> str:
+        token = secrets.token_urlsafe(12)
+        pairs.update(token, lambda _: pair)
+        return token
+
+    def stale(page: str, seq: int) -> bool:
+        return latest.get(page, seq) > seq
 
     def allowed(request: Request) -> bool:
         return not settings.auth or _signed_in(request, app) or _authorized(request, settings.auth)
@@ -175,8 +168,8 @@ def _mount_draw(app: FastAPI, settings: Settings) -> None:
             canvas = {"png": value.get("png"), "hints": value.get("hints")}
             page, seq = str(value.get("page") or "")[:64], value.get("seq")
             if page and isinstance(seq, int) and not isinstance(seq, bool):
-                latest.note(page, seq)
-                stop = partial(latest.stale, page, seq)
+                latest.update(page, lambda newest: seq if newest is None else max(newest, seq))
+                stop = partial(stale, page, seq)
             result, status, last = await run_in_threadpool(
                 handlers.draw, canvas, value.get("model") or settings.default_model, value.get("variation"),
                 explicit=bool(value.get("explicit")), stop=stop)
@@ -187,7 +180,7 @@ def _mount_draw(app: FastAPI, settings: Settings) -> None:
         headers = {"X-Status": quote(status), "Cache-Control": "no-store"}
         if result is None:
             return Response(status_code=204, headers=headers)
-        return await run_in_threadpool(_png, result, {**headers, "X-Pair": pairs.add(last)})
+        return await run_in_threadpool(_png, result, {**headers, "X-Pair": remember(last)})
 
     @app.get(DRAW_ROUTE + "/pair/{token}")
     def pair(request: Request, token: str):

@@ -125,7 +125,7 @@ class Batcher:
     def _forward(self, prepared: list, seed: int | None, stop=None) -> list[Image.Image]:
         model = self.model
         if len(prepared) == 1:
-            return [model.generate(prepared[0], seed=seed, **({"stop": stop} if stop else {}))]
+            return [model.generate(prepared[0], seed=seed, stop=stop)]
         size = model.size
         for p in prepared:
             if p.image.size != (size, size) or p.image.mode != "RGB":
@@ -135,9 +135,9 @@ class Batcher:
             from .hints import from_image
 
             hints = torch.stack([from_image(p.hints, size) for p in prepared])  # (B, 4, S, S)
-            out = model.run(batch, seed, hints=hints, **({"stop": stop} if stop else {}))
+            out = model.run(batch, seed, hints=hints, stop=stop)
         else:
-            out = model.run(batch, seed, **({"stop": stop} if stop else {}))
+            out = model.run(batch, seed, stop=stop)
         return [to_pil(t) for t in out]
 
 

@@ -14,6 +14,7 @@ import resource
 import statistics
 import tempfile
 import time
+from unittest import mock
 
 import torch
 
@@ -76,22 +77,9 @@ def _fresh_choice():
     (candidate name -> median seconds) of the choice made inside, if one was measured."""
     measured: dict[str, float] = {}
     before = dict(fastpath.MEASURED)
-    with tempfile.TemporaryDirectory() as tmp, _env("PIX2PIX_CACHE_DIR", tmp):
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"PIX2PIX_CACHE_DIR": tmp}):
         yield measured
     measured.update(next((v for k, v in fastpath.MEASURED.items() if before.get(k) is not v), {}))
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def _ratio(slow: list[float], fast: list[float]) -> float:

@@ -111,16 +111,12 @@ def _formats(device: torch.device, deviation: Callable[[torch.dtype], float] | N
     """The number formats worth timing here: on a CPU with bf16 in hardware fp32 and bf16;
     on a GPU its one known answer (bf16 or fp16); elsewhere fp32 (emulated bf16 is many times
     slower). A format whose ``deviation`` is over AGREE_TOL is dropped, whatever its speed."""
-    if device.type == "cpu" and not cpu_has_native_bf16():
-        return {"fp32": None}
-    candidate = torch.bfloat16 if device.type == "cpu" else fast_dtype(device)
-    if candidate is not None and deviation is not None:
-        moved = deviation(candidate)
-        if not moved <= AGREE_TOL:
-            log.info("fast path for %s: fp32 (%s moves the output by %.3f, over %.2f)", what,
-                     precision_name(candidate), moved, AGREE_TOL)
-            return {"fp32": None}
+    candidate = fast_dtype(device) if device.type != "cpu" else torch.bfloat16 if cpu_has_native_bf16() else None
     if candidate is None:
+        return {"fp32": None}
+    if deviation is not None and not (moved := deviation(candidate)) <= AGREE_TOL:
+        log.info("fast path for %s: fp32 (%s moves the output by %.3f, over %.2f)", what,
+                 precision_name(candidate), moved, AGREE_TOL)
         return {"fp32": None}
     if device.type != "cpu":
         return {precision_name(candidate): candidate}

@@ -59,7 +59,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 TAPS = torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.float32)
 
 
-def _as_transposed(resize: nn.Upsample, conv: nn.Conv2d) -> nn.ConvTranspose2d:
+def _as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
     taps = TAPS.to(conv.weight)
     weight = torch.einsum("kr,oirs,ls->iokl", taps, conv.weight.detach(), taps)  # (in, out, 4, 4)
     out = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
@@ -79,16 +79,19 @@ def _is_plain_3x3(c: nn.Conv2d) -> bool:
             and c.groups == 1 and c.padding_mode == "zeros")
 
 
+def _resizes(module: nn.Module) -> list:
+    """(Sequential, index) of every nearest x2 resize followed by a plain 3x3 conv."""
+    return [(seq, i) for seq, i in _pairs(module, nn.Upsample, nn.Conv2d)
+            if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1])]
+
+
 def resize_as_transposed(module: nn.Module) -> nn.Module:
     """A copy of ``module`` with every (nearest x2 resize, 3x3 conv) pair inside a Sequential
     replaced by the equivalent transposed conv; a module without such pairs comes back as is."""
-    found = [(seq, i) for seq, i in _pairs(module, nn.Upsample, nn.Conv2d)
-             if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1])]
-    if not found:
+    if not _resizes(module):
         return module
     module = copy.deepcopy(module)
-    for seq, i in list(_pairs(module, nn.Upsample, nn.Conv2d)):
-        if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1]):
-            seq[i] = _as_transposed(seq[i], seq[i + 1])
-            seq[i + 1] = nn.Identity()
+    for seq, i in _resizes(module):
+        seq[i] = _as_transposed(seq[i + 1])
+        seq[i + 1] = nn.Identity()
     return module

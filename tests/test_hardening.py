@@ -43,10 +43,10 @@ class SlowModel:
             raise RuntimeError("out of memory")
         return [Image.new("RGB", (4, 4), (n, 0 if seed is None else seed, 9)) for n in batch]
 
-    def generate(self, prepared, *, seed=None) -> Image.Image:
+    def generate(self, prepared, *, seed=None, stop=None) -> Image.Image:
         return self._answer([prepared.image.getpixel((0, 0))[0]], seed)[0]
 
-    def run(self, batch, seed=None):
+    def run(self, batch, seed=None, stop=None):
         values = [round((float(t[0, 0, 0]) + 1) * 127.5) for t in batch]
         out = self._answer(values, seed)
         return np.stack([np.asarray(o, np.float32).transpose(2, 0, 1) / 127.5 - 1 for o in out])

@@ -112,18 +112,22 @@ function show() {
   }
 }
 
+// A layer's picture under its strokes (an example's drawing or colours), unless cleared since.
+function underlay(which) {
+  const picture = which === "ink" ? background : hintBackground;
+  return picture && !ops.some((op) => op.clear === which) ? picture : null;
+}
+
 function repaint() {
   inkCtx.fillStyle = setup.fill;
   inkCtx.fillRect(0, 0, ink.width, ink.height);
-  if (background && !ops.some((op) => op.clear === "ink")) {
+  if (underlay("ink")) {
     inkCtx.imageSmoothingEnabled = setup.palette.length === 0; // label maps keep exact colours
     inkCtx.drawImage(background, 0, 0, ink.width, ink.height);
   }
   visibleOps("ink").forEach(paint);
   hintCtx.clearRect(0, 0, hint.width, hint.height);
-  if (hintBackground && !ops.some((op) => op.clear === "hint")) {
-    hintCtx.drawImage(hintBackground, 0, 0, hint.width, hint.height);
-  }
+  if (underlay("hint")) hintCtx.drawImage(hintBackground, 0, 0, hint.width, hint.height);
   visibleOps("hint").forEach(paint);
   show();
   buttons.undo.disabled = ops.length === 0;
@@ -147,7 +151,7 @@ function announce(detail) {
 }
 
 function snapshot(explicit) {
-  const painted = visibleOps("hint").length || (hintBackground && !ops.some((op) => op.clear === "hint"));
+  const painted = visibleOps("hint").length || underlay("hint");
   const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
   return { png: ink.toDataURL("image/png"), hints, model: setup.model || "", variation, explicit };
 }

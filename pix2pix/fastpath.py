@@ -28,6 +28,7 @@ from .imaging import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "fast_paths.json"
+CANDIDATES_VERSION = 2  # raised when a candidate's meaning changes (2: bf16 weights, not autocast)
 
 
 def cache_path() -> Path:
@@ -46,7 +47,7 @@ def _cpu_name() -> str:
 def machine_key() -> str:
     """What a timing depends on besides the model: the CPU, torch, and the threads it may use."""
     return (f"{_cpu_name() or platform.processor() or platform.machine()}|{torch.backends.cpu.get_cpu_capability()}|"
-            f"torch {torch.__version__}|{torch.get_num_threads()} threads")
+            f"torch {torch.__version__}|{torch.get_num_threads()} threads|v{CANDIDATES_VERSION}")
 
 
 def _read_cache() -> dict:
@@ -92,7 +93,7 @@ def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int 
     medians = {name: statistics.median(t) for name, t in times.items() if t}
     best = min(medians, key=medians.get)
     MEASURED[key] = medians
-    log.info("fast path for %s: %s (%s)", key.split("|", 4)[-1], best,
+    log.info("fast path for %s: %s (%s)", key.split("|", 5)[-1], best,
              ", ".join(f"{n} {m * 1000:.1f} ms" for n, m in medians.items()))
     _write_cache(key, best)
     return best

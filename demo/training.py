@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SCRATCH = "(from scratch)"
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ENDED = ("finished", "stopped", "failed")
+POLL_S = 1.0  # progress updates while the Fine-tune tab is in view
+AWAY_POLL_S = 5.0  # on another tab: only to learn when the run ends (the model pickers get its model)
 # How the form names each input kind; the kinds themselves come from TrainConfig.
 KIND_LABELS = {"auto": "Detect from the data", "sketch": "Sketches (line drawings)",
                "labels": "Label maps (flat colours)", "image": "Images"}
@@ -328,18 +330,29 @@ def _run_view(state, shown_sample: str | None) -> tuple:
 
 
 @user_errors
-def poll(settings: Settings, shown_sample: str | None):
+def poll(settings: Settings, shown_sample: str | None, in_view: bool = True):
     """One timer tick: (progress, loss plot, sample grid, metrics, shown sample, timer, 3 pickers,
     storage usage, storage choices).
 
     The sample grid is only re-sent when a new one was written; when the run has ended
-    the timer stops, the model pickers get the new model and the storage its size.
+    the timer stops, the model pickers get the new model and the storage its size. While
+    the tab is out of view nothing changes on the page until then: redrawing a plot
+    nobody sees costs the browser the CPU a drawing needs.
     """
     state = settings.jobs.snapshot()
     ended = state.status in ENDED or state.status == "idle"
+    if not in_view and not ended:
+        return (gr.skip(),) * 11
     pickers = (models.refreshed(), models.refreshed(), _init_choices()) if ended else (gr.skip(),) * 3
     return (progress_html(state), *_run_view(state, shown_sample), gr.Timer(active=not ended), *pickers,
             *(storage(settings) if ended else (gr.skip(),) * 2))
+
+
+def tab_selected(settings: Settings, label: str, evt: gr.SelectData):
+    """A tab was chosen: (whether it is the tab called ``label``, the Fine-tune tab, and the
+    progress timer at the rate for that)."""
+    in_view = evt.value == label
+    return in_view, gr.Timer(POLL_S if in_view else AWAY_POLL_S, active=settings.jobs.running)
 
 
 def _init_choices() -> gr.Dropdown:
@@ -354,7 +367,7 @@ def open_tab(settings: Settings):
     state = settings.jobs.snapshot()
     view = _run_view(state, None) if state.status != "idle" else (None, None, "", None)
     return (gr.Dropdown(choices=data_folders(settings)), _init_choices(), progress_html(state), *view,
-            gr.Timer(active=settings.jobs.running), *storage(settings))
+            gr.Timer(AWAY_POLL_S, active=settings.jobs.running), *storage(settings))  # the page opens on Draw
 
 
 # ---------------------------------------------------------------------------- storage

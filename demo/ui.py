@@ -42,7 +42,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             draw_model, canvas = draw.build(demo, settings)
             pickers = [draw_model, upload.build(demo, settings, (canvas, draw_model, tabs))]
             if settings.training:
-                finetune.build(demo, settings, pickers)
+                finetune.build(demo, settings, pickers, tabs)
         _api(settings)
     return demo
 

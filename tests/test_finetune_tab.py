@@ -120,3 +120,25 @@ def test_a_wrong_number_in_the_form_is_named(settings, caplog, field, value, mes
     with pytest.raises(gr.Error, match=message):
         training.start(settings, checked, **form)
     assert "Traceback" not in caplog.text and not settings.jobs.running
+
+
+def test_out_of_view_the_progress_poll_changes_nothing_until_the_run_ends(settings, monkeypatch):
+    """On the Draw tab a running fine-tune's plot and samples are not re-sent every second
+    (redrawing them costs the browser the CPU a drawing needs); its end still reaches the pickers."""
+    state = MonitorState(status="running", step=2, total=20)
+    monkeypatch.setattr(type(settings.jobs), "snapshot", lambda self: state)
+    monkeypatch.setattr(type(settings.jobs), "running", property(lambda self: state.status == "running"))
+
+    def chosen(label):
+        return training.tab_selected(settings, "Fine-tune", gr.SelectData(None, {"index": 0, "value": label}))
+
+    in_view, timer = chosen("Draw")
+    assert in_view is False and timer.active and timer.value == training.AWAY_POLL_S
+    assert all(output == gr.skip() for output in training.poll(settings, None, in_view))
+    in_view, timer = chosen("Fine-tune")
+    assert in_view is True and timer.value == training.POLL_S
+    shown = training.poll(settings, None, in_view)
+    assert "step 2 / 20" in shown[0] and shown[5].active
+    state = MonitorState(status="finished", step=20, total=20)
+    ended = training.poll(settings, None, False)
+    assert not ended[5].active and ended[6] != gr.skip()  # the pickers learn of the new model

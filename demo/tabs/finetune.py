@@ -13,7 +13,7 @@ from .. import training
 from ..settings import Settings
 from . import PRIVATE
 
-POLL_S = 1.0
+LABEL = "Fine-tune"
 
 
 def _meta(name: str, cls=TrainConfig) -> dict:
@@ -125,9 +125,10 @@ def _wire_storage(settings: Settings, s: SimpleNamespace, d: SimpleNamespace, ch
               **PRIVATE)
 
 
-def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> None:
-    """``pickers``: the other tabs' model pickers, refreshed when a run ends."""
-    with gr.Tab("Fine-tune", id="finetune"):
+def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown], tabs: gr.Tabs) -> None:
+    """``pickers``: the other tabs' model pickers, refreshed when a run ends; ``tabs``: the
+    app's tabs, whose switching slows the progress poll while this one is out of view."""
+    with gr.Tab(LABEL, id="finetune"):
         gr.Markdown(
             "Train a model on your own pairs: side-by-side images, `A/` and `B/` folders, or label and photo files "
             "with the same name (optionally in `train/` and `val/`). Drawing keeps working while it runs: "
@@ -142,9 +143,10 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
                 p = _progress_column()
                 storage = _storage_section(settings)
         # Inside the tab, not directly in gr.Tabs: see the note in tabs/draw.py.
-        timer = gr.Timer(POLL_S, active=False)
+        timer = gr.Timer(training.POLL_S, active=False)
         checked = gr.State(None)  # the data folder that passed "Check data"
         shown_sample = gr.State(None)
+        in_view = gr.State(False)  # the page opens on the Draw tab
 
     d.check.click(partial(training.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
                   **PRIVATE)
@@ -158,7 +160,9 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown]) -> No
         [p.progress, timer], **PRIVATE,
     )
     o.stop.click(partial(training.stop, settings), None, p.progress, **PRIVATE)
-    timer.tick(partial(training.poll, settings), shown_sample,
+    tabs.select(partial(training.tab_selected, settings, LABEL), None, [in_view, timer],
+                show_progress="hidden", **PRIVATE)
+    timer.tick(partial(training.poll, settings), [shown_sample, in_view],
                [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init, storage.usage,
                 storage.target], show_progress="hidden", **PRIVATE)
     _wire_storage(settings, storage, d, checked, [*pickers, o.init])

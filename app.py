@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     from demo import rest
 
     rest.mount(demo.app, settings)  # the generate API as one plain HTTP request, beside the queue
+    from pix2pix import priority
+
+    priority.share()  # a fine-tune started from the command line pauses while this app answers someone
     log.info("serving on %s after %.1f s", share_url or local_url, time.time() - START)
     threading.Thread(target=handlers.warm_up, args=(args.model,), name="warm-up", daemon=True).start()
     demo.block_thread()

@@ -42,6 +42,12 @@ def runs_dir() -> Path:
     return Path(os.environ.get("PIX2PIX_RUNS", default))
 
 
+def cache_dir() -> Path:
+    """This user's small per-machine files: measured fast paths, the app's request marker
+    (``~/.cache/pix2pix``, or ``$PIX2PIX_CACHE_DIR``)."""
+    return Path(os.environ.get("PIX2PIX_CACHE_DIR") or Path.home() / ".cache" / "pix2pix")
+
+
 class ModelNotFound(Pix2PixError, ValueError):
     """No usable model at a given name or path; the message says why."""
 

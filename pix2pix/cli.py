@@ -63,6 +63,8 @@ def _add_train(sub) -> None:
                                                    "its architecture is kept)")
     p.add_argument("--val-list", metavar="FILE", help="names (one per line) to hold out for validation")
     p.add_argument("--description", default="", help="one line describing the model (shown in the app)")
+    p.add_argument("--no-yield", action="store_true", help="keep training while the app on this machine answers "
+                   "someone (by default the run pauses between steps then, up to 10 s at a time)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="a named set of settings, which flags given here "
                    "override: paper (Isola et al. as published) or clean (resize-convolution decoder and a "
                    "moving average of the generator: no checkerboard, cleaner images on small compute)")
@@ -79,12 +81,13 @@ def _read_list(path: str | None) -> list[str] | None:
 
 def cmd_train(args) -> int:
     from .config import RECIPES, ModelConfig, ModelInfo, TrainConfig
+    from .priority import YieldToRequests
     from .progress import TqdmCallback
     from .train import Trainer
 
     stop = threading.Event()
     _stop_on_ctrl_c(stop)
-    callbacks = [TqdmCallback()]
+    callbacks = [TqdmCallback()] + ([] if args.no_yield else [YieldToRequests(stop)])
     if args.resume:
         trainer = Trainer.resume(args.resume, epochs=getattr(args, "epochs", 0), steps=getattr(args, "steps", 0),
                                  data=args.data, callbacks=callbacks, stop=stop)

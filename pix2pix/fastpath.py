@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import statistics
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .catalog import cache_dir
 from .hardware import cpu_has_native_bf16, fast_dtype, precision_name
 from .imaging import atomic_write_bytes
 
@@ -32,8 +32,7 @@ CANDIDATES_VERSION = 2  # raised when a candidate's meaning changes (2: bf16 wei
 
 
 def cache_path() -> Path:
-    root = os.environ.get("PIX2PIX_CACHE_DIR") or Path.home() / ".cache" / "pix2pix"
-    return Path(root) / CACHE_FILE
+    return cache_dir() / CACHE_FILE
 
 
 def _cpu_name() -> str:

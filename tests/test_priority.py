@@ -40,7 +40,7 @@ def test_a_training_step_waits_while_someone_draws_then_goes_on():
 
 
 def test_the_wait_is_bounded_and_a_stop_ends_it_at_once(monkeypatch):
-    monkeypatch.setattr(priority, "busy", lambda grace: True)  # an endless stream of API calls
+    monkeypatch.setattr(priority, "busy", lambda *_: True)  # an endless stream of API calls
     stop = threading.Event()
     start = time.monotonic()
     YieldToRequests(stop, longest=0.1).on_step(None)
@@ -68,3 +68,27 @@ def test_the_apps_training_run_waits_while_a_user_waits(tiny_data, tmp_path):
     while jobs.snapshot().status not in ("finished", "failed") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert jobs.snapshot().status == "finished" and jobs.snapshot().step == 3
+
+
+def test_a_training_run_in_another_process_hears_of_the_apps_requests(tmp_path):
+    """The app touches a marker as it answers; a CLI fine-tune's steps wait on it."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "requests"
+    assert not busy(grace=0.0, marker=marker)  # no app has run: nothing to wait for
+    app = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pix2pix import priority; priority.share(__import__('pathlib').Path(r'%s'))\n"
+        "for _ in range(12):\n    with priority.interactive(): time.sleep(0.05)\n" % marker)])
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    step = YieldToRequests(threading.Event(), grace=0.3, marker=marker)
+    start = time.monotonic()
+    step.on_step(None)  # waits out the other process's requests and the grace after them
+    app.wait(timeout=60)
+    assert 0.3 <= time.monotonic() - start and step.waited > 0
+    time.sleep(0.35)
+    start = time.monotonic()
+    step.on_step(None)
+    assert time.monotonic() - start < 0.05

@@ -551,3 +551,13 @@ def test_a_run_folder_that_stops_taking_files_ends_in_one_clear_line(tmp_path, c
                  "--ndf", "8", "--size", "32", "--batch-size", "2", "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "could not write" in err
+
+
+def test_model_threads_from_the_flag_else_the_users_setting_else_all_cores():
+    app = app_module()
+    for argv, environ, expected in (([], {}, str(app.usable_cores())), ([], {"OMP_NUM_THREADS": "3"}, "3"),
+                                    (["--threads", "2"], {"OMP_NUM_THREADS": "3"}, "2")):
+        app.set_model_threads(app.parse_args(argv), environ)
+        assert environ["OMP_NUM_THREADS"] == expected
+    with pytest.raises(SystemExit, match="--threads must be 1 or more"):
+        app.set_model_threads(app.parse_args(["--threads", "0"]), {})

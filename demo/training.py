@@ -348,11 +348,16 @@ def poll(settings: Settings, shown_sample: str | None, in_view: bool = True):
             *(storage(settings) if ended else (gr.skip(),) * 2))
 
 
-def tab_selected(settings: Settings, label: str, evt: gr.SelectData):
-    """A tab was chosen: (whether it is the tab called ``label``, the Fine-tune tab, and the
-    progress timer at the rate for that)."""
-    in_view = evt.value == label
-    return in_view, gr.Timer(POLL_S if in_view else AWAY_POLL_S, active=settings.jobs.running)
+def tab_watcher(settings: Settings, label: str):
+    """The app's tab-select handler: (whether the tab chosen is the Fine-tune tab, called
+    ``label``, and the progress timer at the rate for that). A closure: gradio finds the
+    ``gr.SelectData`` parameter by its type hint, which a ``partial`` would hide."""
+
+    def selected(evt: gr.SelectData):
+        in_view = evt.value == label
+        return in_view, gr.Timer(POLL_S if in_view else AWAY_POLL_S, active=settings.jobs.running)
+
+    return selected
 
 
 def _init_choices() -> gr.Dropdown:

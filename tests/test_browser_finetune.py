@@ -92,6 +92,19 @@ def expect_legend(page) -> None:
         expect(page.locator(f'#run-losses path[stroke="{stroke}"]')).not_to_have_count(0, timeout=30_000)
 
 
+def expect_quiet_while_away(page) -> None:
+    """On the Draw tab the running fine-tune's progress is left alone (its plot is not redrawn
+    for nobody); back on the Fine-tune tab it moves on at once."""
+    progress = page.locator("#run-progress")
+    page.get_by_role("tab", name="Draw").click()
+    time.sleep(1.5)  # a poll already on its way may still land
+    before = progress.evaluate("e => e.textContent")
+    time.sleep(3)
+    assert progress.evaluate("e => e.textContent") == before
+    page.get_by_role("tab", name="Fine-tune").click()
+    expect(progress).not_to_have_text(before, timeout=10_000)
+
+
 def test_the_upload_box_label_leaves_its_icon_clear(tab):
     label = tab.locator("#data-zip [data-testid=block-label]").bounding_box()
     icon = tab.locator("#data-zip [data-testid=upload-icon]").bounding_box()
@@ -106,6 +119,7 @@ def test_a_reload_during_a_run_brings_back_the_plot_and_samples_and_stop_is_quic
     expect(tab.locator("#run-sample img")).to_have_count(1, timeout=120_000)  # an epoch has been judged
     expect_legend(tab)
     shot(tab, "finetune_legend")
+    expect_quiet_while_away(tab)
 
     again = browser.new_page(viewport={"width": 1360, "height": 1100})
     try:

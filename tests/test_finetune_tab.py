@@ -130,7 +130,7 @@ def test_out_of_view_the_progress_poll_changes_nothing_until_the_run_ends(settin
     monkeypatch.setattr(type(settings.jobs), "running", property(lambda self: state.status == "running"))
 
     def chosen(label):
-        return training.tab_selected(settings, "Fine-tune", gr.SelectData(None, {"index": 0, "value": label}))
+        return training.tab_watcher(settings, "Fine-tune")(gr.SelectData(None, {"index": 0, "value": label}))
 
     in_view, timer = chosen("Draw")
     assert in_view is False and timer.active and timer.value == training.AWAY_POLL_S

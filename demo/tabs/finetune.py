@@ -160,7 +160,7 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown], tabs:
         [p.progress, timer], **PRIVATE,
     )
     o.stop.click(partial(training.stop, settings), None, p.progress, **PRIVATE)
-    tabs.select(partial(training.tab_selected, settings, LABEL), None, [in_view, timer],
+    tabs.select(training.tab_watcher(settings, LABEL), None, [in_view, timer],
                 show_progress="hidden", **PRIVATE)
     timer.tick(partial(training.poll, settings), [shown_sample, in_view],
                [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init, storage.usage,

@@ -412,7 +412,7 @@ def run_facts(run: Path) -> str:
 
     try:
         info = read_config(run / "model")[1]
-    except ModelNotFound:
+    except (ModelNotFound, OSError, ValueError):  # no model yet, or not a run at all
         return ""
     l1 = info.extra.get("val_l1")
     return f"{info.steps} steps" + (f" · val L1 {l1:.3f}" if isinstance(l1, (int, float)) else "")
@@ -425,6 +425,8 @@ def _choices(kind: str, found: list, now: float) -> list[tuple[str, str]]:
 
     choices = []
     for e in reversed(found):
+        if kind == "run" and not e.path.is_dir():
+            continue  # a stray file among the runs (a log, .DS_Store): not a run to offer
         facts = run_facts(e.path) if kind == "run" else ""
         label = " · ".join(x for x in (kind, e.name, facts, human_size(e.size), _age(now - e.mtime)) if x)
         choices.append((label, f"{kind}/{e.name}"))

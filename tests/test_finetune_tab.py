@@ -61,6 +61,13 @@ def test_a_page_opened_before_any_run_shows_nothing_to_bring_back(settings):
     assert training.open_tab(settings)[2:7] == (training.IDLE, None, None, "", None)
 
 
+def test_a_stray_file_among_the_runs_is_no_run_and_breaks_nothing(settings, tmp_path):
+    (tmp_path / "runs" / "train.log").write_text("a log kept next to the runs\n")
+    usage, choices = training.storage(settings)
+    assert "train.log" not in str(choices.choices) and f"run/{SKETCH_MODEL}" in str(choices.choices)
+    assert "**Runs**" in usage and training.open_tab(settings)[2] == training.IDLE
+
+
 def test_fine_tuned_models_say_when_how_long_and_how_well(finished):
     label = dict((v, k) for k, v in models.choices(models.available()))["mine"]
     assert " steps · val L1 0." in label and "3 steps" in label, label

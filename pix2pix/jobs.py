@@ -15,7 +15,6 @@ from .config import ModelConfig, ModelInfo, TrainConfig
 from .errors import Pix2PixError
 from .priority import YieldToRequests
 from .progress import MonitorState, RunMonitor
-from .train import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,8 @@ class TrainingJobs:
         ``on_end(state)`` is called on the training thread once the run has ended (the
         app uses it to refresh its model list).
         """
+        from .train import Trainer  # here, not at import: a page asking how the run goes needs no torch
+
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise JobBusy("A training run is already in progress: stop it or wait for it to finish.")
@@ -67,7 +68,7 @@ class TrainingJobs:
             self._thread.start()
             return monitor
 
-    def _run(self, trainer: Trainer, monitor: RunMonitor, on_end) -> None:
+    def _run(self, trainer, monitor: RunMonitor, on_end) -> None:
         try:
             trainer.fit()
         except Exception as e:  # reported through the monitor; the app must not crash

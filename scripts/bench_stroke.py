@@ -34,8 +34,11 @@ SEGMENTS = """(up) => {
   const post = after.filter((e) => e.name.includes('/api/v1/draw')).pop();
   const shown = window.__shown.filter((t) => t >= up).pop();
   const ms = /· (\\d+) ms/.exec(document.querySelector('#draw-status')?.textContent || '');
+  const timing = Object.fromEntries((post?.serverTiming || []).map((t) => [t.name, t.duration]));
+  const inServer = 'draw' in timing ? timing.read + timing.draw + timing.png : null;
   return {sent: post ? post.startTime - up : null, answered: post ? post.responseEnd - up : null,
-          shown: shown ? shown - up : null, server: ms ? Number(ms[1]) : null};
+          shown: shown ? shown - up : null, server: ms ? Number(ms[1]) : null,
+          route: inServer, transport: inServer === null ? null : post.responseEnd - post.startTime - inServer};
 }"""
 
 
@@ -54,10 +57,14 @@ def measure(url: str, strokes: int) -> list[dict]:
 
 def summary(rows: list[dict]) -> dict:
     """Median and p90 (ms) of each segment: up→drawing sent, sent→answered (of which the
-    server's prepare and model, from the status line), answered→decoded on screen, and the whole."""
+    route's own time, from its Server-Timing header: body read, drawing decoded, prepared and
+    run, PNG made; of that prepare + model, from the status line; and the rest: the network,
+    the web server and its threads), answered→decoded on screen, and the whole."""
     segs = {"mouse-up → drawing sent": ("sent", None), "sent → answered": ("answered", "sent"),
-            "  of which prepare + model (server)": ("server", None), "answered → shown": ("shown", "answered"),
-            "mouse-up → shown": ("shown", None)}
+            "  of which in the route (server)": ("route", None),
+            "    of which prepare + model": ("server", None),
+            "  of which transport and web server": ("transport", None),
+            "answered → shown": ("shown", "answered"), "mouse-up → shown": ("shown", None)}
     out = {}
     for name, (end, start) in segs.items():
         vals = sorted(r[end] - (r[start] if start else 0) for r in rows if r[end] is not None and (not start or r[start] is not None))

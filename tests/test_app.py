@@ -464,6 +464,8 @@ def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
     client.cookies.set("access-token-c1", "tok")
     r = client.post(rest.DRAW_ROUTE, json=body)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and "ms" in unquote(r.headers["x-status"])
+    stages = dict(part.split(";dur=") for part in r.headers["server-timing"].split(", "))  # for the page's clock
+    assert set(stages) == {"read", "draw", "png"} and all(float(ms) >= 0 for ms in stages.values())
     want = np.asarray(handlers.draw(drawn(sketch()), SKETCH_MODEL, 0)[0])
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")), want)
     pair = client.get(f"{rest.DRAW_ROUTE}/pair/{r.headers['x-pair']}")

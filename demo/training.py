@@ -337,12 +337,17 @@ def poll(settings: Settings, shown_sample: str | None, in_view: bool = True):
     The sample grid is only re-sent when a new one was written; when the run has ended
     the timer stops, the model pickers get the new model and the storage its size. While
     the tab is out of view nothing changes on the page until then: redrawing a plot
-    nobody sees costs the browser the CPU a drawing needs.
+    nobody sees costs the browser the CPU a drawing needs. While someone draws (the run
+    waits then, see :mod:`pix2pix.priority`) only the progress line is sent.
     """
+    from pix2pix.priority import busy
+
     state = settings.jobs.snapshot()
     ended = state.status in ENDED or state.status == "idle"
     if not in_view and not ended:
         return (gr.skip(),) * 11
+    if busy() and not ended:
+        return progress_html(state), *(gr.skip(),) * 10
     pickers = (models.refreshed(), models.refreshed(), _init_choices()) if ended else (gr.skip(),) * 3
     return (progress_html(state), *_run_view(state, shown_sample), gr.Timer(active=not ended), *pickers,
             *(storage(settings) if ended else (gr.skip(),) * 2))

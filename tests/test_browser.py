@@ -2,7 +2,8 @@
 
 Headless Debian Chromium drives ``python app.py`` on a free port. Screenshots of each step
 go to ``test-output/browser/``, and the stroke-to-result latency (median and p90 over ten
-strokes) is printed and written there as JSON. Without Chromium the tests are skipped,
+strokes; also while a fine-tune runs, and the results a second while the pen is down) is
+printed and written there as JSON (``stroke_latency.json``). Without Chromium the tests are skipped,
 except under ``CI=true``, where that is a failure.
 """
 
@@ -113,34 +114,64 @@ def pick(page, picker: str, name: str) -> None:
     page.get_by_role("option", name=name, exact=False).first.click()
 
 
-def test_drawing_updates_the_result_after_every_stroke(page):
-    """Ten strokes of a shoe; each one's result is waited for and timed from the mouse-up."""
-    outline = [[(0.15, 0.65), (0.2, 0.5), (0.45, 0.42)], [(0.45, 0.42), (0.55, 0.28), (0.7, 0.3)],
-               [(0.7, 0.3), (0.85, 0.55), (0.85, 0.68)], [(0.15, 0.68), (0.85, 0.68)],
-               [(0.12, 0.72), (0.88, 0.72)], [(0.5, 0.4), (0.56, 0.45)], [(0.54, 0.36), (0.6, 0.41)],
-               [(0.58, 0.32), (0.64, 0.37)], [(0.3, 0.55), (0.45, 0.58)], [(0.7, 0.45), (0.8, 0.5)]]
-    # Results of the drawing so far may arrive while the pen moves (and even just after it
-    # is lifted): the time counted is from the mouse-up to the last result, the finished
-    # stroke's, by the page's own clock.
+SHOE = [[(0.15, 0.65), (0.2, 0.5), (0.45, 0.42)], [(0.45, 0.42), (0.55, 0.28), (0.7, 0.3)],
+        [(0.7, 0.3), (0.85, 0.55), (0.85, 0.68)], [(0.15, 0.68), (0.85, 0.68)],
+        [(0.12, 0.72), (0.88, 0.72)], [(0.5, 0.4), (0.56, 0.45)], [(0.54, 0.36), (0.6, 0.41)],
+        [(0.58, 0.32), (0.64, 0.37)], [(0.3, 0.55), (0.45, 0.58)], [(0.7, 0.45), (0.8, 0.5)]]
+
+
+def stroke_times(page, strokes: list, each=None) -> list[float]:
+    """Draw ``strokes`` one by one; for each, ms from the mouse-up to its result on screen.
+
+    Results of the drawing so far may arrive while the pen moves (and even just after it is
+    lifted): the time counted is from the mouse-up to the last result, the finished
+    stroke's, by the page's own clock. ``each(i)`` runs after stroke i's result."""
     page.evaluate("""() => {
       window.__shown = [];  // the time each result image finished loading
       document.querySelector('#result').addEventListener('load', () => window.__shown.push(performance.now()), true);
     }""")
     times = []
-    for i, points in enumerate(outline[:STROKES]):
+    for i, points in enumerate(strokes):
         before = page.evaluate(RESULT_SRC)
         released = stroke(page, points, page_clock=True)
         page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
         times.append(settled_ms(page, released))
+        if each:
+            each(i)
+    return times
+
+
+def record_strokes(name: str, times: list[float], **extra) -> dict:
+    """Print the median and p90 of ``times`` and keep them as ``name`` in stroke_latency.json."""
+    median, p90 = statistics.median(times), sorted(times)[int(0.9 * (len(times) - 1) + 0.5)]
+    print(f"\n{name}: stroke-to-result over {len(times)} strokes: median {median:.0f} ms, p90 {p90:.0f} ms")
+    return record_figures(name, {"strokes": len(times), "median_ms": round(median, 1), "p90_ms": round(p90, 1),
+                                 "all_ms": [round(t, 1) for t in times], **extra})
+
+
+def record_figures(name: str, figures: dict) -> dict:
+    """Keep ``figures`` under ``name`` in test-output/browser/stroke_latency.json (the other
+    entries stay: several tests fill it)."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / "stroke_latency.json"
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        found = {}
+    path.write_text(json.dumps({**found, name: figures}, indent=2) + "\n")
+    return figures
+
+
+def test_drawing_updates_the_result_after_every_stroke(page):
+    """Ten strokes of a shoe; each one's result is waited for and timed from the mouse-up."""
+
+    def screenshot(i):
         if i in (0, STROKES - 1):
             shot(page, f"draw_{i + 1:02d}_strokes")
-    median, p90 = statistics.median(times), sorted(times)[int(0.9 * (len(times) - 1) + 0.5)]
-    print(f"\nstroke-to-result over {len(times)} strokes: median {median:.0f} ms, p90 {p90:.0f} ms")
+
+    times = stroke_times(page, SHOE[:STROKES], each=screenshot)
     model = "fashion" if shipped("fashion") else f"{SKETCH_MODEL} (ngf 32, random weights)"
-    (OUTPUT / "stroke_latency.json").write_text(json.dumps({
-        "strokes": len(times), "median_ms": round(median, 1), "p90_ms": round(p90, 1),
-        "all_ms": [round(t, 1) for t in times], "model": model,
-    }, indent=2) + "\n")
+    record_strokes("idle", times, model=model)
     expect(page.locator("#draw-status")).to_contain_text("ms")
     expect(page.locator("#pair")).to_be_visible()
 

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from appkit import HINT_MODEL, LABEL_MODEL, AppProcess, make_models, shipped, train_hint_model
-from test_browser import NEW_RESULT, OUTPUT, RESULT_SRC, browser, pick, shot, stroke  # noqa: F401 - browser is a fixture
+from test_browser import (NEW_RESULT, OUTPUT, RESULT_SRC, browser, pick, record_figures, shot,  # noqa: F401
+                          stroke)  # browser is a fixture
 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
 
@@ -237,13 +238,15 @@ def test_the_result_follows_the_pen_while_it_is_down(page):
               for t in range(41)]
     page.mouse.move(*points[0])
     page.mouse.down()
+    down = time.perf_counter()
     for x, y in points[1:]:
         page.mouse.move(x, y)
         page.wait_for_timeout(50)
-    during = page.evaluate("window.__results")
+    during, seconds = page.evaluate("window.__results"), time.perf_counter() - down
     before_up = page.evaluate(RESULT_SRC)
     page.mouse.up()
-    print(f"\nresults while the pen was down for ~2 s: {during}")
+    print(f"\nresults while the pen was down for {seconds:.1f} s: {during} ({during / seconds:.1f} per second)")
+    record_figures("pen down", {"results": during, "seconds": round(seconds, 2), "per_s": round(during / seconds, 1)})
     assert during >= 4  # several updates while drawing (>= 2 per second on a busy 2-core box)
     page.wait_for_function(NEW_RESULT, arg=before_up, timeout=30_000)  # and one for the finished stroke
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from appkit import SKETCH_MODEL, AppProcess, make_models
+from appkit import SKETCH_MODEL, AppProcess, make_models, shipped
 from conftest import write_side_by_side
-from test_browser import OUTPUT, browser, pick, shot  # noqa: F401 - browser is a fixture
+from test_browser import OUTPUT, SHOE, browser, pick, record_strokes, shot, stroke_times  # noqa: F401
 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
 
@@ -142,9 +142,11 @@ def test_a_reload_during_a_run_brings_back_the_plot_and_samples_and_stop_is_quic
         again.close()
 
 
-def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(tab):
+def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(app, tab, browser):  # noqa: F811
     start(tab, "many", "big", 5000, ngf=32, ndf=64)
     expect(tab.locator("#run-progress")).to_contain_text(re.compile(r"step [2-9]\d* / 5000"), timeout=120_000)
+    if shipped("fashion"):
+        draw_while_training(browser, app.url)
     clicked = time.perf_counter()
     tab.locator("#stop").click()
     expect(tab.locator("#run-progress")).to_contain_text("Stopping", timeout=SAYS_STOPPING_S * 1000)
@@ -153,6 +155,22 @@ def test_stop_says_what_it_does_and_ends_within_seconds_on_a_larger_run(tab):
     record("300 pairs, ngf 32", seconds)
     shot(tab, "finetune_stopped")
     assert seconds < STOP_LIMIT_S
+
+
+def draw_while_training(browser, url: str) -> None:  # noqa: F811
+    """The stroke-to-result figure with this fine-tune running (300 pairs, ngf 32), drawn with
+    the shipped fashion model in a second page, as someone would while waiting for a run."""
+    page = browser.new_page(viewport={"width": 1360, "height": 1100})
+    try:
+        page.goto(url)
+        expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)
+        pick(page, "#draw-model", "fashion")
+        expect(page.locator("#draw-model input")).to_have_value(re.compile(r"^fashion\b"))
+        stroke_times(page, SHOE[:1])  # loads the model in this app: not a stroke's time
+        record_strokes("while a fine-tune runs", stroke_times(page, SHOE[1:7]), model="fashion",
+                       run="300 pairs, ngf 32, batch 1, in the app")
+    finally:
+        page.close()
 
 
 def test_a_run_is_renamed_and_its_checkpoints_deleted_after_a_question(app, tab):

@@ -146,6 +146,11 @@ def test_out_of_view_the_progress_poll_changes_nothing_until_the_run_ends(settin
     assert in_view is True and timer.value == training.POLL_S
     shown = training.poll(settings, None, in_view)
     assert "step 2 / 20" in shown[0] and shown[5].active
+    from pix2pix.priority import interactive
+
+    with interactive():  # someone draws: the run waits, and only its progress line is sent
+        drawing = training.poll(settings, None, in_view)
+    assert "step 2 / 20" in drawing[0] and all(output == gr.skip() for output in drawing[1:])
     state = MonitorState(status="finished", step=20, total=20)
     ended = training.poll(settings, None, False)
     assert not ended[5].active and ended[6] != gr.skip()  # the pickers learn of the new model

@@ -57,9 +57,9 @@ def _read_cache() -> dict:
         return {}
 
 
-def _write_cache(key: str, name: str) -> None:
+def _write_cache(key: str, value: str | float) -> None:
     data = _read_cache()
-    data[key] = name
+    data[key] = value
     try:
         atomic_write_bytes(cache_path(), json.dumps(data, indent=1, sort_keys=True).encode())
     except OSError as e:  # a read-only home only costs a measurement next time
@@ -98,6 +98,17 @@ def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int 
     return best
 
 
+def remembered(key: str, measure: Callable[[], float]) -> float:
+    """A measured number (how far bf16 moves one weights file's output), kept in the cache."""
+    cached = _read_cache().get(key)
+    if isinstance(cached, (int, float)) and not isinstance(cached, bool):
+        return float(cached)
+    value = measure()
+    if value == value:  # not NaN: JSON has no NaN, and a failed measurement should run again
+        _write_cache(key, value)
+    return value
+
+
 def shape_key(cfg, batch: int = 1) -> str:
     """A model's shape as the cache key names it (a ModelConfig)."""
     return (f"ngf{cfg.ngf} ndf{cfg.ndf} {cfg.image_size}px {cfg.upsample} hints{cfg.hint_channels} "
@@ -133,14 +144,16 @@ def auto_path(device: torch.device, what: str, make_run: Callable[[torch.dtype |
     by default it is chosen here too.
 
     ``deviation(dtype)`` (inference) measures how far this model's output in ``dtype`` lies
-    from fp32. It is checked on every load, not cached: two models of one shape share the
-    timing, not their weights (bf16 moved a colour-hint model's output by 0.12 on average, a
-    plain one's by 0.003)."""
+    from fp32. Two models of one shape share the timing, not their weights (bf16 moved a
+    colour-hint model's output by 0.12 on average, a plain one's by 0.003), so the caller
+    keys that on the weights (see :func:`remembered`)."""
     formats = formats or _formats(device, deviation, what)
     runs = {f"{name} {form}".strip(): (dtype, form) for name, dtype in formats.items() for form in forms}
     if len(runs) == 1:
         return next(iter(runs.values()))
     key = f"{machine_key()}|{what}|{','.join(runs)}"
+    if (cached := _read_cache().get(key)) in runs:  # before making the candidates: they cost copies of the model
+        return runs[cached]
     best = fastest({name: make_run(*choice) for name, choice in runs.items()}, key=key, **timing)
     return runs[best]
 

@@ -18,12 +18,12 @@ import torch.nn as nn
 from PIL import Image
 
 from .config import ModelConfig, ModelInfo
-from .fastpath import auto_path, shape_key
+from .fastpath import auto_path, machine_key, remembered, shape_key
 from .hardware import pick_device, precision_name, resolve_precision
 from .errors import Superseded
 from .hints import from_image as hint_tensor
 from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
-from .catalog import resolve_model
+from .catalog import WEIGHTS_FILE, resolve_model
 from .io import load_pretrained
 from .models import set_dropout
 from .palette import snap_to_palette
@@ -78,7 +78,8 @@ class Sketch2Image:
         if precision == "auto" or len(self._forms) > 1:  # by measuring this model here (cached), not by the CPU's flags
             fixed = None if precision == "auto" else {precision_name(self.dtype): self.dtype}
             self.dtype, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
-                                              forms=tuple(self._forms), formats=fixed, deviation=self._deviation)
+                                              forms=tuple(self._forms), formats=fixed,
+                                              deviation=self._known_deviation)
         self.generator = self._net(self.dtype, self.form)
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
         self._nets = {}
@@ -127,6 +128,17 @@ class Sketch2Image:
             return out
 
         return forward
+
+    def _known_deviation(self, dtype: torch.dtype) -> float:
+        """:meth:`_deviation`, measured once per weights file (its path, size and time) on a
+        machine: a cold start then skips the model's two test runs and its bf16 copy."""
+        weights = self.path / WEIGHTS_FILE if self.path is not None else None
+        if weights is None or not weights.is_file():
+            return self._deviation(dtype)
+        st = weights.stat()
+        key = (f"{machine_key()}|deviation {precision_name(dtype)}|{weights.resolve()}|{st.st_size}|"
+               f"{st.st_mtime_ns}")
+        return remembered(key, lambda: self._deviation(dtype))
 
     def _deviation(self, dtype: torch.dtype) -> float:
         """Mean |output in ``dtype`` - output in fp32| on a drawing: a white canvas with a

@@ -23,7 +23,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / fastpath.CACHE_FILE
 
 
-def never(*_):
+def never(*_, **__):
     raise AssertionError("measured although the answer was known")
 
 
@@ -119,3 +119,31 @@ def test_a_loaded_model_measures_how_far_bf16_moves_its_output():
     model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="fp32")
     moved = model._deviation(torch.bfloat16)
     assert 0 < moved < 0.5  # bf16 rounds: some change, far from none
+
+
+def test_a_saved_models_bf16_deviation_is_measured_once_per_weights_file(cache, monkeypatch, tmp_path):
+    """A cold start skips the two test runs that say how far bf16 moves the output, and the
+    timing candidates' copies of the model, once this machine has measured this file."""
+    from pix2pix.io import save_pretrained
+
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    def fp32_measured(candidates, *, key, **_):
+        fastpath._write_cache(key, "fp32")  # as the real one remembers its answer
+        return "fp32"
+
+    monkeypatch.setattr(fastpath, "fastest", fp32_measured)
+    cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
+    save_pretrained(trained_like_generator(cfg), cfg, ModelInfo(), tmp_path / "m")
+    measured = []
+    real = Sketch2Image._deviation
+    monkeypatch.setattr(Sketch2Image, "_deviation", lambda self, dtype: measured.append(1) or real(self, dtype))
+    assert Sketch2Image.load(tmp_path / "m", device="cpu").precision == "fp32" and len(measured) == 1
+    monkeypatch.setattr(fastpath, "fastest", never)  # the timing is remembered too: no candidates made
+    assert Sketch2Image.load(tmp_path / "m", device="cpu").precision == "fp32" and len(measured) == 1
+    weights = tmp_path / "m" / "model.safetensors"
+    st = weights.stat()
+    import os
+
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # new weights: measured again
+    Sketch2Image.load(tmp_path / "m", device="cpu")
+    assert len(measured) == 2

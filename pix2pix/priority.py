@@ -50,17 +50,21 @@ def share(path: Path | None = None) -> None:
     """Let training in other processes see this process's requests (the app calls this)."""
     global _shared
     _shared = path or marker_path()
-    _touch(force=True)
+    try:
+        _shared.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        _shared = None
+    _touch()
 
 
-def _touch(force: bool = False) -> None:
+def _touch() -> None:
+    """Mark the shared file as just used, at most every TOUCH_EVERY seconds (well within GRACE)."""
     global _touched, _shared
     now = time.monotonic()
-    if _shared is None or (not force and now - _touched < TOUCH_EVERY):
+    if _shared is None or now - _touched < TOUCH_EVERY:
         return
     _touched = now
     try:
-        _shared.parent.mkdir(parents=True, exist_ok=True)
         _shared.touch()
     except OSError:  # a read-only home: other processes just do not hear of requests
         _shared = None
@@ -72,14 +76,14 @@ def interactive():
     global _running, _last_end
     with _lock:
         _running += 1
-        _touch()
+    _touch()
     try:
         yield
     finally:
         with _lock:
             _running -= 1
             _last_end = time.monotonic()
-            _touch(force=_running == 0)
+        _touch()
 
 
 def busy(grace: float = GRACE, marker: Path | None = None) -> bool:

@@ -294,6 +294,11 @@ def cli_training(data: Path, folder: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, stdout=(folder / "train.log").open("w"), stderr=subprocess.STDOUT)
 
 
+def cli_paused(folder: Path) -> bool:
+    """Did the CLI run that :func:`cli_training` started in ``folder`` pause for the app?"""
+    return "pausing between steps" in (folder / "train.log").read_text()
+
+
 def page_event(url: str, session: str, button: str, data: list) -> dict:
     """Run the event of the page's button ``button`` (an elem_id) as a browser would: join
     the queue, then read the event stream to its end. Returns the completion message."""
@@ -365,7 +370,7 @@ def main(argv=None) -> None:
                 report["training_alive"] = trainer.poll() is None if trainer else "failed" not in (
                     tmp / "app.log").read_text()
                 if trainer:
-                    report["cli_paused_for_the_app"] = "pausing between steps" in (tmp / "train.log").read_text()
+                    report["cli_paused_for_the_app"] = cli_paused(tmp)
             if args.bombs:
                 report["bombs"] = bombs(url, proc.pid, args.bombs, tmp)
             print(json.dumps(report, indent=1))

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_load import app_training, cli_paused, cli_training, make_pairs
 from browser_app import AppFailed, opened_page, served_app, stroke
 
 WATCH = """() => {
@@ -100,7 +101,7 @@ def main() -> int:
             if trainer is not None:
                 trainer.terminate()
                 trainer.wait(30)
-                report["cli_paused_for_the_app"] = "pausing between steps" in (tmp / "train.log").read_text()
+                report["cli_paused_for_the_app"] = cli_paused(tmp)
     print(json.dumps({**report, "strokes": len(rows), "ms": summary(rows)}, indent=1))
     return 0
 
@@ -110,8 +111,6 @@ def start_training(kind: str, url: str, tmp: Path):
     until it is past its start-up, into its training steps."""
     if kind == "none":
         return None
-    from bench_load import app_training, cli_training, make_pairs
-
     data = make_pairs(tmp / "data" / "pairs")
     trainer = cli_training(data, tmp) if kind == "cli" else app_training(url)
     time.sleep(20)

@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.runs:
         os.environ["PIX2PIX_RUNS"] = str(args.runs.resolve())
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from demo.quick_import import skip_stub_writing
 
+    skip_stub_writing()  # before gradio's first import: halves it (see the module)
     from demo import handlers
     from demo.ui import QUEUE_OPTIONS, build_demo, launch_options
 

@@ -68,7 +68,7 @@ def main() -> int:
         return 1
     report = {}
     for app, rows in times.items():
-        report[str(app)] = {k: {"median_s": statistics.median(r[k] for r in rows), "runs_s": [r[k] for r in rows]}
+        report[str(app)] = {k: {"median_s": round(statistics.median(r[k] for r in rows), 2), "runs_s": [r[k] for r in rows]}
                             for k in MARKS}
     base = report[str(apps[0])]
     for entry in report.values():

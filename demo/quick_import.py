@@ -3,9 +3,10 @@
 Each time a component class is defined, gradio re-reads and parses that class's source
 file to keep the ``.pyi`` typing stub beside it up to date (``component_meta.
 create_or_modify_pyi``). The stubs already ship in the wheel and nothing at run time reads
-them, yet it is about half of ``import gradio``: 2.7 s against 1.4 s on a 2-core box
-(``scripts/bench_cold_start.py``), and the page waits for it. In a read-only install the
-writes fail silently anyway.
+them, yet it is about half of ``import gradio`` (2.7 s against 1.4 s without it on a 2-core
+box), and the page waits for it: skipped, the page answered 2.90 → 1.79 s and the model was
+ready 4.87 → 3.77 s after launch (medians of 6, ``scripts/bench_cold_start.py``). In a
+read-only install the writes fail silently anyway.
 
 ``skip_stub_writing()`` must run before gradio is first imported. If gradio ever moves or
 renames that function, the hook finds nothing to replace and gradio imports as before.

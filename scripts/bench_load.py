@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="gradio: gradio_client through the queue; http: POST /api/v1/generate (keep-alive)")
     p.add_argument("--app-arg", action="append", default=[], help="an extra argument for app.py (repeatable)")
     p.add_argument("--threads", type=int, help="app.py --threads")
+    p.add_argument("--pause", type=float, default=0, metavar="S",
+                   help="seconds each client waits before each request, as a person between strokes (default 0: "
+                        "back to back); the latencies then show what an idle machine's wake-up costs")
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py to start (default: this one), "
                    "e.g. an older commit's to compare")
     return p.parse_args(argv)
@@ -217,6 +220,7 @@ def one_round(url: str, files: list[Path], refs: list[np.ndarray], args, clients
             if time.time() > deadline:
                 break
             k = (i * args.requests + j) % len(files)
+            time.sleep(args.pause)
             start = time.perf_counter()
             try:
                 got = client.ask(files[k], args.model) if args.route == "http" else ask(client, files[k], args.model)
@@ -362,7 +366,7 @@ def main(argv=None) -> None:
                 if args.profile:
                     rounds[-1]["server_ms"] = profile(url)
             report = {"root": str(args.root), "route": args.route, "model": args.model or "(default)",
-                      "requests_per_client": args.requests,
+                      "requests_per_client": args.requests, "pause_s": args.pause,
                       "training": args.train, "rounds": rounds}
             if args.train != "none":  # still going at the end? (else the figures are not under training)
                 run = tmp / ("cli-run" if args.train == "cli" else "runs/bench")

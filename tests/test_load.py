@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -38,7 +37,9 @@ def test_eight_clients_at_once_get_their_own_right_answers(tmp_path, monkeypatch
         results = {}
         for route in ("gradio", "http"):  # through the queue, and the plain HTTP route beside it
             # One level of 255: with the app's several threads a batch may sum in another order.
-            args = SimpleNamespace(requests=5, model=SKETCH_MODEL, tolerance=1, app_pid=app.proc.pid, route=route)
+            args = bench_load.parse_args(["--requests", "5", "--model", SKETCH_MODEL, "--tolerance", "1",
+                                          "--route", route])  # the benchmark's own defaults for the rest
+            args.app_pid = app.proc.pid
             results[route] = bench_load.one_round(app.url, files, refs, args, clients=8, deadline=time.time() + 240)
         log = app.log.read_text()
     for route, result in results.items():

@@ -32,6 +32,9 @@ class _Loader(importlib.abc.Loader):
     def __init__(self, inner: importlib.abc.Loader):
         self.inner = inner
 
+    def __getattr__(self, name):  # get_source, get_filename, ...: tracebacks and inspect read through these
+        return getattr(self.inner, name)
+
     def create_module(self, spec):
         return self.inner.create_module(spec)
 

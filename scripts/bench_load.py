@@ -334,6 +334,18 @@ def app_training(url: str) -> None:
             raise RuntimeError(f"{button} failed: {done}")
 
 
+def start_training(kind: str, url: str, tmp: Path) -> subprocess.Popen | None:
+    """Start the fine-tune to measure beside (``kind``: none, cli or app; the CLI's process is
+    returned) on pairs made in ``tmp/data/pairs``, and wait until it is past its start-up,
+    into its training steps."""
+    if kind == "none":
+        return None
+    data = make_pairs(tmp / "data" / "pairs")
+    trainer = cli_training(data, tmp) if kind == "cli" else app_training(url)
+    time.sleep(20)
+    return trainer
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     deadline = time.time() + args.timeout
@@ -341,7 +353,6 @@ def main(argv=None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         tmp = Path(tmp)
-        make_pairs(tmp / "data" / "pairs")
         proc, url = start_app(args, tmp / "app.log")
         args.app_pid = proc.pid
         trainer = None
@@ -352,12 +363,7 @@ def main(argv=None) -> None:
                 random_sketch(k).save(files[-1])
             client = Client(url, verbose=False, download_files=str(tmp))
             refs = [ask(client, f, args.model) for f in files]  # through gradio: both routes must match it
-            if args.train == "cli":
-                trainer = cli_training(tmp / "data" / "pairs", tmp)
-            elif args.train == "app":
-                app_training(url)
-            if args.train != "none":
-                time.sleep(20)  # past its start-up, into the training steps
+            trainer = start_training(args.train, url, tmp)
             rounds = []
             for n in args.clients:
                 if args.profile:

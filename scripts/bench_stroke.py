@@ -19,10 +19,9 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_load import app_training, cli_paused, cli_training, make_pairs
+from bench_load import cli_paused, start_training
 from browser_app import AppFailed, opened_page, served_app, stroke
 
 WATCH = """() => {
@@ -104,17 +103,6 @@ def main() -> int:
                 report["cli_paused_for_the_app"] = cli_paused(tmp)
     print(json.dumps({**report, "strokes": len(rows), "ms": summary(rows)}, indent=1))
     return 0
-
-
-def start_training(kind: str, url: str, tmp: Path):
-    """Start the fine-tune to draw beside (the CLI's process, if that is the kind) and wait
-    until it is past its start-up, into its training steps."""
-    if kind == "none":
-        return None
-    data = make_pairs(tmp / "data" / "pairs")
-    trainer = cli_training(data, tmp) if kind == "cli" else app_training(url)
-    time.sleep(20)
-    return trainer
 
 
 if __name__ == "__main__":

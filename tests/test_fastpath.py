@@ -4,6 +4,7 @@ machine and model shape, and a training run keeps the number format it started w
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -142,8 +143,6 @@ def test_a_saved_models_bf16_deviation_is_measured_once_per_weights_file(cache, 
     assert Sketch2Image.load(tmp_path / "m", device="cpu").precision == "fp32" and len(measured) == 1
     weights = tmp_path / "m" / "model.safetensors"
     st = weights.stat()
-    import os
-
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # new weights: measured again
     Sketch2Image.load(tmp_path / "m", device="cpu")
     assert len(measured) == 2

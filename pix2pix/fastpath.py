@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .catalog import cache_dir
-from .hardware import cpu_has_native_bf16, fast_dtype, precision_name
+from .hardware import Precision, cpu_has_native_bf16, fast_dtype
 from .imaging import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -118,37 +118,47 @@ def shape_key(cfg, batch: int = 1) -> str:
 AGREE_TOL = 0.01  # mean |output - fp32 output| on [-1, 1] that a faster number format may cost
 
 
-def _formats(device: torch.device, deviation: Callable[[torch.dtype], float] | None, what: str) -> dict:
+def _formats(device: torch.device, deviation: Callable[[Precision], float] | None, what: str,
+             inner: bool) -> list[Precision]:
     """The number formats worth timing here: on a CPU with bf16 in hardware fp32 and bf16;
     on a GPU its one known answer (bf16 or fp16); elsewhere fp32 (emulated bf16 is many times
-    slower). A format whose ``deviation`` is over AGREE_TOL is dropped, whatever its speed."""
+    slower). A format whose ``deviation`` is over AGREE_TOL is dropped, whatever its speed;
+    with ``inner`` (a U-Net's inference) the same format in its inner levels alone is tried
+    next, beside fp32."""
     candidate = fast_dtype(device) if device.type != "cpu" else torch.bfloat16 if cpu_has_native_bf16() else None
     if candidate is None:
-        return {"fp32": None}
-    if deviation is not None and not (moved := deviation(candidate)) <= AGREE_TOL:
-        log.info("fast path for %s: fp32 (%s moves the output by %.3f, over %.2f)", what,
-                 precision_name(candidate), moved, AGREE_TOL)
-        return {"fp32": None}
-    if device.type != "cpu":
-        return {precision_name(candidate): candidate}
-    return {"fp32": None, precision_name(candidate): candidate}
+        return [Precision()]
+    for option in [Precision(candidate), *([Precision(candidate, inner=True)] if inner else [])]:
+        if deviation is None or (moved := deviation(option)) <= AGREE_TOL:
+            if deviation is not None:
+                log.info("fast path for %s: %s moves the output by %.4f (at most %.2f)", what, option.name, moved,
+                         AGREE_TOL)
+            break
+        log.info("fast path for %s: no %s (it moves the output by %.3f, over %.2f)", what, option.name, moved,
+                 AGREE_TOL)
+    else:
+        return [Precision()]
+    if device.type != "cpu" and not option.inner:
+        return [option]
+    return [Precision(), option]
 
 
-def auto_path(device: torch.device, what: str, make_run: Callable[[torch.dtype | None, str], Callable[[], object]],
-              *, forms: tuple[str, ...] = ("",), formats: dict[str, torch.dtype | None] | None = None,
-              deviation: Callable[[torch.dtype], float] | None = None, **timing) -> tuple[torch.dtype | None, str]:
+def auto_path(device: torch.device, what: str, make_run: Callable[[Precision, str], Callable[[], object]],
+              *, forms: tuple[str, ...] = ("",), formats: list[Precision] | None = None,
+              deviation: Callable[[Precision], float] | None = None, inner: bool = False,
+              **timing) -> tuple[Precision, str]:
     """The number format and model form (``forms`` names exact rewrites of one model; ""
-    is the model as it is) that run ``make_run(dtype, form)()`` fastest here, timed against
-    each other once per machine, work and candidate set, and cached. ``what`` names the work
-    and model shape in the cache key. ``formats`` (name: dtype) fixes the number format;
-    by default it is chosen here too.
+    is the model as it is) that run ``make_run(precision, form)()`` fastest here, timed
+    against each other once per machine, work and candidate set, and cached. ``what`` names
+    the work and model shape in the cache key. ``formats`` fixes the number format; by
+    default it is chosen here too (``inner``: see :func:`_formats`).
 
-    ``deviation(dtype)`` (inference) measures how far this model's output in ``dtype`` lies
-    from fp32. Two models of one shape share the timing, not their weights (bf16 moved a
-    colour-hint model's output by 0.12 on average, a plain one's by 0.003), so the caller
+    ``deviation(precision)`` (inference) measures how far this model's output in that format
+    lies from fp32. Two models of one shape share the timing, not their weights (bf16 moved
+    a colour-hint model's output by 0.12 on average, a plain one's by 0.003), so the caller
     keys that on the weights (see :func:`remembered`)."""
-    formats = formats or _formats(device, deviation, what)
-    runs = {f"{name} {form}".strip(): (dtype, form) for name, dtype in formats.items() for form in forms}
+    formats = formats or _formats(device, deviation, what, inner)
+    runs = {f"{p.name} {form}".strip(): (p, form) for p in formats for form in forms}
     if len(runs) == 1:
         return next(iter(runs.values()))
     key = f"{machine_key()}|{what}|{','.join(runs)}"
@@ -160,5 +170,7 @@ def auto_path(device: torch.device, what: str, make_run: Callable[[torch.dtype |
 
 def auto_dtype(device: torch.device, what: str, make_run: Callable[[torch.dtype | None], Callable[[], object]],
                *, deviation: Callable[[torch.dtype], float] | None = None, **timing) -> torch.dtype | None:
-    """``precision="auto"`` for a model with one form (training): see :func:`auto_path`."""
-    return auto_path(device, what, lambda dtype, _form: make_run(dtype), deviation=deviation, **timing)[0]
+    """``precision="auto"`` for a model with one form, in one format throughout (training):
+    see :func:`auto_path`."""
+    moved = None if deviation is None else lambda p: deviation(p.dtype)
+    return auto_path(device, what, lambda p, _form: make_run(p.dtype), deviation=moved, **timing)[0].dtype

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 
 import torch
 
@@ -63,6 +64,19 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def precision_name(dtype: torch.dtype | None) -> str:
     """The autocast dtype's name as the flags spell it (None = fp32)."""
     return next(name for name, d in _DTYPES.items() if d == dtype)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A number format for a model's forward pass: ``dtype`` (None: fp32) throughout or, with
+    ``inner``, only in the U-Net's inner levels (see :mod:`pix2pix.mixed`)."""
+
+    dtype: torch.dtype | None = None
+    inner: bool = False
+
+    @property
+    def name(self) -> str:
+        return precision_name(self.dtype) + ("-inner" if self.inner and self.dtype is not None else "")
 
 
 def resolve_precision(name: str, device: torch.device, *, training: bool = False) -> torch.dtype | None:

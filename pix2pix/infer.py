@@ -2,7 +2,8 @@
 
 The fast path is chosen for the hardware: BatchNorm folded into the convolutions and
 channels-last memory everywhere; the weights in bf16 where that is measured faster and
-moves the output little (CPUs with native bf16), fp16/bf16 on CUDA GPUs.
+moves the output little (CPUs with native bf16), fp16/bf16 on CUDA GPUs. Where bf16 moves
+it too far, bf16 in the inner levels alone is the next candidate (:mod:`pix2pix.mixed`).
 ``tests/test_infer.py`` checks it against plain fp32 within a stated tolerance.
 """
 
@@ -19,12 +20,13 @@ from PIL import Image
 
 from .config import ModelConfig, ModelInfo
 from .fastpath import auto_path, machine_key, remembered, shape_key
-from .hardware import pick_device, precision_name, resolve_precision
+from .hardware import Precision, pick_device, resolve_precision
 from .errors import Superseded
 from .hints import from_image as hint_tensor
 from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from .catalog import WEIGHTS_FILE, resolve_model
 from .io import load_pretrained
+from .mixed import inner_in
 from .models import set_dropout
 from .palette import snap_to_palette
 from .rewrite import fold_batchnorm, resize_as_transposed
@@ -32,7 +34,7 @@ from .sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
-FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01}
+FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01, "bf16-inner": 0.01}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Sketch2Image:
     ):
         self.cfg, self.info, self.path = cfg, info, path
         self.device = pick_device(str(device)) if not isinstance(device, torch.device) else device
-        self.dtype = resolve_precision(precision, self.device)
+        self.format = Precision(resolve_precision(precision, self.device))
         generator = generator.eval()
         self.fused = precision != "fp32"  # fp32 alone is the plain reference: the model as trained
         if self.fused:
@@ -72,15 +74,16 @@ class Sketch2Image:
         self._lock = threading.Lock()
         self.form = ""  # the form of the model that runs: "" is as trained
         self._forms = {"": self._ready(generator)}
-        self._nets: dict = {}  # (dtype, form) -> that form with its weights in dtype
+        self._nets: dict = {}  # (precision, form) -> that form in that number format
         if self.fused and (rewritten := resize_as_transposed(generator)) is not generator:
             self._forms["transposed"] = self._ready(rewritten)
         if precision == "auto" or len(self._forms) > 1:  # by measuring this model here (cached), not by the CPU's flags
-            fixed = None if precision == "auto" else {precision_name(self.dtype): self.dtype}
-            self.dtype, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
-                                              forms=tuple(self._forms), formats=fixed,
-                                              deviation=self._known_deviation)
-        self.generator = self._net(self.dtype, self.form)
+            self.format, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
+                                               forms=tuple(self._forms), formats=None if precision == "auto"
+                                               else [self.format], deviation=self._known_deviation,
+                                               inner=hasattr(generator, "down"))
+        self.dtype = self.format.dtype  # of the weights, or of the inner ones (self.format.inner)
+        self.generator = self._net(self.format, self.form)
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
         self._nets = {}
         self._stop = None  # while run() runs: says whether its caller has stopped waiting
@@ -99,26 +102,28 @@ class Sketch2Image:
             p.requires_grad_(False)
         return generator
 
-    def _net(self, dtype: torch.dtype | None, form: str) -> nn.Module:
-        """One form of the model with its weights in ``dtype``. A model stored in the number
+    def _net(self, precision: Precision, form: str) -> nn.Module:
+        """One form of the model with its weights in ``precision``. A model stored in the number
         format it runs in, rather than cast op by op under autocast, spares every call the
         casting of all its weights: 1.7x plain fp32 instead of 1.46x on a 2-core AVX-512 CPU."""
-        if dtype is None:
+        if precision.dtype is None:
             return self._forms[form]
-        if (dtype, form) not in self._nets:
-            self._nets[dtype, form] = copy.deepcopy(self._forms[form]).to(dtype)
-        return self._nets[dtype, form]
+        if (precision, form) not in self._nets:
+            net = self._forms[form]
+            net = inner_in(net, precision.dtype) if precision.inner else copy.deepcopy(net).to(precision.dtype)
+            self._nets[precision, form] = net
+        return self._nets[precision, form]
 
-    def _timed_forward(self, dtype: torch.dtype | None, form: str = "", x: torch.Tensor | None = None,
+    def _timed_forward(self, precision: Precision, form: str = "", x: torch.Tensor | None = None,
                        hints: torch.Tensor | None = None):
-        """One forward pass in ``dtype`` through one form of the model (of a blank input unless
-        given), for choosing the fast path."""
+        """One forward pass in ``precision`` through one form of the model (of a blank input
+        unless given), for choosing the fast path."""
         s = self.size
-        net = self._net(dtype, form)
+        net = self._net(precision, form)
         if x is None:
             x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
             hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
-        x = x.to(dtype or torch.float32)
+        x = x.to(_input_dtype(precision))
 
         @torch.inference_mode()
         def forward():
@@ -129,19 +134,19 @@ class Sketch2Image:
 
         return forward
 
-    def _known_deviation(self, dtype: torch.dtype) -> float:
+    def _known_deviation(self, precision: Precision) -> float:
         """:meth:`_deviation`, measured once per weights file (its path, size and time) on a
         machine: a cold start then skips the model's two test runs and its bf16 copy."""
         weights = self.path / WEIGHTS_FILE if self.path is not None else None
         if weights is None or not weights.is_file():
-            return self._deviation(dtype)
+            return self._deviation(precision)
         st = weights.stat()
-        key = (f"{machine_key()}|deviation {precision_name(dtype)}|{weights.resolve()}|{st.st_size}|"
+        key = (f"{machine_key()}|deviation {precision.name}|{weights.resolve()}|{st.st_size}|"
                f"{st.st_mtime_ns}")
-        return remembered(key, lambda: self._deviation(dtype))
+        return remembered(key, lambda: self._deviation(precision))
 
-    def _deviation(self, dtype: torch.dtype) -> float:
-        """Mean |output in ``dtype`` - output in fp32| on a drawing: a white canvas with a
+    def _deviation(self, precision: Precision) -> float:
+        """Mean |output in ``precision`` - output in fp32| on a drawing: a white canvas with a
         dark frame and a cross, and, for a hint model, one colour patch."""
         s = self.size
         x = torch.ones(1, self.cfg.in_channels, s, s, device=self.device)
@@ -154,7 +159,7 @@ class Sketch2Image:
             hints[:, :, s // 3:s // 3 + 8, s // 3:s // 3 + 8] = torch.tensor([0.6, -0.4, -0.4, 1.0]).view(1, 4, 1, 1)
         with torch.inference_mode():
             x = x.to(memory_format=torch.channels_last)
-            outputs = [self._timed_forward(d, self.form, x, hints)() for d in (None, dtype)]
+            outputs = [self._timed_forward(p, self.form, x, hints)() for p in (Precision(), precision)]
         return (outputs[0].float() - outputs[1].float()).abs().mean().item()
 
     @classmethod
@@ -168,7 +173,7 @@ class Sketch2Image:
 
     @property
     def precision(self) -> str:
-        return precision_name(self.dtype)
+        return self.format.name
 
     @property
     def takes_hints(self) -> bool:
@@ -218,7 +223,7 @@ class Sketch2Image:
 
         ``stop()``, if given, is asked between the network's blocks; once it says True the
         run ends with :class:`~pix2pix.errors.Superseded`."""
-        batch = batch.to(self.device, self.dtype or torch.float32, memory_format=torch.channels_last)
+        batch = batch.to(self.device, _input_dtype(self.format), memory_format=torch.channels_last)
         if hints is not None and self.takes_hints:
             hints = hints.to(self.device, memory_format=torch.channels_last)
         else:
@@ -240,6 +245,11 @@ class Sketch2Image:
     def __call__(self, image: Image.Image, hints: Image.Image | None = None, *, seed: int | None = None) -> Image.Image:
         """prepare, then generate: any image (and hint layer) in, the model's image out."""
         return self.generate(self.prepare(image, hints), seed=seed)
+
+
+def _input_dtype(precision: Precision) -> torch.dtype:
+    """What the model's input is cast to: fp32 where the outer blocks stay fp32."""
+    return torch.float32 if precision.dtype is None or precision.inner else precision.dtype
 
 
 def frame_hints(layer: Image.Image, frame: Frame | None, size: int) -> Image.Image:

@@ -13,7 +13,9 @@ import torch
 from conftest import trained_like_generator
 from pix2pix import fastpath
 from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
-from pix2pix.infer import Sketch2Image
+from pix2pix.hardware import Precision
+from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image
+from pix2pix.mixed import InDtype
 from pix2pix.io import load_checkpoint
 from pix2pix.train import Trainer
 
@@ -115,10 +117,47 @@ def test_a_format_that_moves_the_output_is_out_whatever_its_speed(cache, monkeyp
     assert fastpath.auto_dtype(torch.device("cuda"), "y", never, deviation=lambda d: 0.001) is torch.bfloat16
 
 
+def test_where_bf16_moves_the_output_too_far_bf16_in_the_inner_levels_is_tried(cache, monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    cpu, moved = torch.device("cpu"), {"bf16": 0.031, "bf16-inner": 0.0016}  # the shipped fashion model's
+    seen = []
+    monkeypatch.setattr(fastpath, "fastest", lambda candidates, **_: seen.append(sorted(candidates)) or "bf16-inner")
+    chosen = fastpath.auto_path(cpu, "z", lambda p, form: None, deviation=lambda p: moved[p.name], inner=True)
+    assert chosen == (Precision(torch.bfloat16, inner=True), "") and seen == [["bf16-inner", "fp32"]]
+    assert fastpath.auto_path(cpu, "z2", never, deviation=lambda p: 0.05, inner=True) == (Precision(), "")
+    assert fastpath.auto_dtype(cpu, "z3", never, deviation=lambda d: 0.05) is None  # training: one format throughout
+
+
+def test_bf16_inner_keeps_the_input_and_the_outer_blocks_in_fp32(cache, monkeypatch):
+    """The inner-levels path that auto takes when bf16 throughout moves the output too far:
+    the first two encoder blocks, the last decoder block and the head in fp32, the rest bf16,
+    and the output as close to fp32 as the bound says."""
+    monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(fastpath, "fastest", lambda candidates, **_: "bf16-inner")
+    real = Sketch2Image._deviation
+    monkeypatch.setattr(Sketch2Image, "_known_deviation", lambda self, p: real(self, p) if p.inner else 0.05)
+    cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
+    torch.manual_seed(2)
+    g = trained_like_generator(cfg)
+    model = Sketch2Image(g, cfg, ModelInfo(), device="cpu")
+    assert model.precision == "bf16-inner" and model.dtype is torch.bfloat16
+    net = model.generator
+    inner = [b for b in [*net.down, *net.up] if isinstance(b, InDtype)]
+    assert len(inner) == len(net.down) - 2 + len(net.up) - 1
+    assert not isinstance(net.down[1], InDtype) and not isinstance(net.up[-1], InDtype)
+    assert all(p.dtype == torch.bfloat16 for b in inner for p in b.parameters())
+    assert all(p.dtype == torch.float32 for m in (net.down[0], net.down[1], net.up[-1], net.head) for p in m.parameters())
+    x, h = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        ref = g(x, h)
+    out = model.run(x, hints=h)
+    assert out.dtype == torch.float32 and (out - ref).abs().mean().item() < FAST_PATH_TOLERANCE["bf16-inner"]
+
+
 def test_a_loaded_model_measures_how_far_bf16_moves_its_output():
     cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
     model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="fp32")
-    moved = model._deviation(torch.bfloat16)
+    moved = model._deviation(Precision(torch.bfloat16))
     assert 0 < moved < 0.5  # bf16 rounds: some change, far from none
 
 

@@ -110,6 +110,9 @@ def is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    from pix2pix.memory import one_heap
+
+    one_heap()  # before any thread starts: a request thread's model call then faults in no fresh memory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s.%(msecs)03d %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
     set_model_threads(args, os.environ)  # before torch is first imported (by the handlers): it reads them only then

@@ -27,7 +27,6 @@ from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from .catalog import WEIGHTS_FILE, resolve_model
 from .io import load_pretrained
 from .mixed import inner_in
-from .models import set_dropout
 from .palette import snap_to_palette
 from .rewrite import fold_batchnorm, resize_as_transposed
 from .sketch import Frame, frame_image, normalize_sketch
@@ -87,8 +86,14 @@ class Sketch2Image:
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
         self._nets = {}
         self._stop = None  # while run() runs: says whether its caller has stopped waiting
+        self._dropouts = [m for m in self.generator.modules() if isinstance(m, nn.Dropout)]  # not a walk per call
         for block in [*getattr(self.generator, "down", ()), *getattr(self.generator, "up", ())]:
             block.register_forward_pre_hook(lambda *_: self._check_stop())  # a function: the model stays copyable
+
+    def _set_dropout(self, enabled: bool) -> None:
+        """Only the dropout layers switch (the paper's test-time noise keeps BatchNorm frozen)."""
+        for m in self._dropouts:
+            m.train(enabled)
 
     def _check_stop(self) -> None:
         """Between the U-Net's blocks: a request nobody waits for any more ends here, so a
@@ -230,7 +235,7 @@ class Sketch2Image:
             hints = None
         with self._lock:
             noise = seed is not None
-            set_dropout(self.generator, noise)
+            self._set_dropout(noise)
             self._stop = stop
             try:
                 with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -239,7 +244,7 @@ class Sketch2Image:
                     out = self.generator(batch) if hints is None else self.generator(batch, hints)
             finally:
                 self._stop = None
-                set_dropout(self.generator, False)
+                self._set_dropout(False)
         return out.float().cpu().contiguous()
 
     def __call__(self, image: Image.Image, hints: Image.Image | None = None, *, seed: int | None = None) -> Image.Image:

@@ -27,6 +27,7 @@ from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from .catalog import WEIGHTS_FILE, resolve_model
 from .io import load_pretrained
 from .mixed import inner_in
+from .models import dropout_layers
 from .palette import snap_to_palette
 from .rewrite import fold_batchnorm, resize_as_transposed
 from .sketch import Frame, frame_image, normalize_sketch
@@ -86,12 +87,11 @@ class Sketch2Image:
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
         self._nets = {}
         self._stop = None  # while run() runs: says whether its caller has stopped waiting
-        self._dropouts = [m for m in self.generator.modules() if isinstance(m, nn.Dropout)]  # not a walk per call
+        self._dropouts = dropout_layers(self.generator)  # found once, not by a walk of the model per call
         for block in [*getattr(self.generator, "down", ()), *getattr(self.generator, "up", ())]:
             block.register_forward_pre_hook(lambda *_: self._check_stop())  # a function: the model stays copyable
 
     def _set_dropout(self, enabled: bool) -> None:
-        """Only the dropout layers switch (the paper's test-time noise keeps BatchNorm frozen)."""
         for m in self._dropouts:
             m.train(enabled)
 

@@ -205,8 +205,12 @@ def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 
+def dropout_layers(module: nn.Module) -> list[nn.Dropout]:
+    """The layers the paper's test-time noise switches on (BatchNorm stays frozen)."""
+    return [m for m in module.modules() if isinstance(m, nn.Dropout)]
+
+
 def set_dropout(module: nn.Module, enabled: bool) -> None:
     """Switch only the dropout layers: the paper's test-time noise keeps BatchNorm frozen."""
-    for m in module.modules():
-        if isinstance(m, nn.Dropout):
-            m.train(enabled)
+    for m in dropout_layers(module):
+        m.train(enabled)

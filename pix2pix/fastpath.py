@@ -129,13 +129,12 @@ def _formats(device: torch.device, deviation: Callable[[Precision], float] | Non
     if candidate is None:
         return [Precision()]
     for option in [Precision(candidate), *([Precision(candidate, inner=True)] if inner else [])]:
-        if deviation is None or (moved := deviation(option)) <= AGREE_TOL:
-            if deviation is not None:
-                log.info("fast path for %s: %s moves the output by %.4f (at most %.2f)", what, option.name, moved,
-                         AGREE_TOL)
+        if deviation is None:
             break
-        log.info("fast path for %s: no %s (it moves the output by %.3f, over %.2f)", what, option.name, moved,
-                 AGREE_TOL)
+        moved = deviation(option)
+        log.info("fast path for %s: %s moves the output by %.4f (at most %.2f)", what, option.name, moved, AGREE_TOL)
+        if moved <= AGREE_TOL:
+            break
     else:
         return [Precision()]
     if device.type != "cpu" and not option.inner:

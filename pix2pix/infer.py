@@ -19,7 +19,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .config import ModelConfig, ModelInfo
-from .fastpath import auto_path, machine_key, remembered, shape_key
+from .fastpath import AGREE_TOL, auto_path, machine_key, remembered, shape_key
 from .hardware import Precision, pick_device, resolve_precision
 from .errors import Superseded
 from .hints import from_image as hint_tensor
@@ -34,7 +34,7 @@ from .sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
-FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01, "bf16-inner": 0.01}
+FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01, "bf16-inner": AGREE_TOL}
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,6 @@ class Sketch2Image:
                                                forms=tuple(self._forms), formats=None if precision == "auto"
                                                else [self.format], deviation=self._known_deviation,
                                                inner=hasattr(generator, "down"))
-        self.dtype = self.format.dtype  # of the weights, or of the inner ones (self.format.inner)
         self.generator = self._net(self.format, self.form)
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
         self._nets = {}
@@ -175,6 +174,11 @@ class Sketch2Image:
     @property
     def size(self) -> int:
         return self.cfg.image_size
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """Of the weights, or of the inner ones (``format.inner``); None: fp32."""
+        return self.format.dtype
 
     @property
     def precision(self) -> str:

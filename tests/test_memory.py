@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ x = torch.rand(1, 3, 256, 256)
 faults = []
 def work():  # as a web server's request thread does
     with torch.inference_mode():
-        for _ in range(6):
+        for _ in range(12):
             before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
             g(x)
             faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
@@ -48,6 +49,6 @@ def _faults(one_heap: bool) -> list[int]:
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's arenas only")
 def test_a_request_threads_forward_passes_fault_in_no_fresh_memory():
     plain, shared = _faults(False), _faults(True)
-    # the warm-up passes aside: a thread arena faults its activations in again on each call
-    assert sum(plain[2:]) > 1000, f"glibc kept the thread's memory by itself: {plain}"
-    assert sum(shared[2:]) < 100, shared
+    # the warm-up passes aside (and a rare pass that still finds its heap cut back: the median)
+    assert statistics.median(plain[2:]) > 500, f"glibc kept the thread's memory by itself: {plain}"
+    assert statistics.median(shared[2:]) < 50, shared

@@ -6,9 +6,10 @@ download and full-screen buttons), the status line and the sketch + result downl
 Gradio event sits between a stroke and its result, so nothing waits for a queue round trip
 or a file fetch.
 
-The event's ``detail``: ``{"url": blob URL}`` (a new result), ``{"clear": true}`` (no
-result), ``{"status": text, "error": bool}`` (the line below the image), ``{"pair": URL}``
-(the download of the model input beside the result), in any combination.
+The event's ``detail``: ``{"url": blob URL, "png": URL}`` (a new result, shown as a JPEG; the
+download button fetches it as PNG), ``{"clear": true}`` (no result), ``{"status": text,
+"error": bool}`` (the line below the image), ``{"pair": URL}`` (the download of the model
+input beside the result), in any combination.
 """
 
 from __future__ import annotations

@@ -2,14 +2,15 @@
 
 Starts ``app.py`` (the default model unless ``--model``), draws ``--strokes`` strokes in
 headless Chromium and, for each, reads the page's own clock (Performance API): the mouse-up,
-the request that carries the finished drawing (``POST /api/v1/draw``), its answer (the model
-and the PNG; the server's own share is the "ms" of the status line) and the result's
-decode. Prints one JSON object: per segment, the median and p90 in ms over the strokes.
+the message that carries the finished drawing (over the page's WebSocket, or with
+``--transport request`` a ``POST /api/v1/draw``), its answer (the model and the PNG; the
+server's own share is the "ms" of the status line) and the result's decode. Prints one JSON object: per segment, the median and p90 in ms over the strokes.
 Needs Chromium (``/usr/bin/chromium``) and ``playwright``.
 
     python scripts/bench_stroke.py --strokes 12
     python scripts/bench_stroke.py --strokes 12 --train app   # while the app fine-tunes a model
     python scripts/bench_stroke.py --strokes 12 --train cli   # while `python -m pix2pix train` runs beside it
+    python scripts/bench_stroke.py --strokes 12 --transport request   # the page without WebSockets
 """
 
 from __future__ import annotations
@@ -28,25 +29,26 @@ WATCH = """() => {
   window.__shown = [];
   document.querySelector('#result').addEventListener('load', () => window.__shown.push(performance.now()), true);
 }"""
-# Resource timings after the mouse-up: the last drawing posted (the finished stroke's).
+# The page's own marks after the mouse-up (demo/static/canvas.js): the last drawing sent
+# (the finished stroke's) and its answer, with the server's share of it.
 SEGMENTS = """(up) => {
-  const after = performance.getEntriesByType('resource').filter((e) => e.startTime >= up - 1);
-  const post = after.filter((e) => e.name.includes('/api/v1/draw')).pop();
+  const sent = performance.getEntriesByName('pix2pix:sent').filter((e) => e.startTime >= up - 1).pop();
+  const answered = sent && performance.getEntriesByName('pix2pix:answered').find((e) => e.detail.seq === sent.detail);
   const shown = window.__shown.filter((t) => t >= up).pop();
   const ms = /· (\\d+) ms/.exec(document.querySelector('#draw-status')?.textContent || '');
-  const timing = Object.fromEntries((post?.serverTiming || []).map((t) => [t.name, t.duration]));
-  const inServer = 'draw' in timing ? timing.read + timing.draw + timing.png : null;
-  return {sent: post ? post.startTime - up : null, answered: post ? post.responseEnd - up : null,
-          shown: shown ? shown - up : null, server: ms ? Number(ms[1]) : null,
-          route: inServer, transport: inServer === null ? null : post.responseEnd - post.startTime - inServer};
+  const timing = answered ? answered.detail.timing : {};
+  const inServer = 'draw' in timing ? (timing.read || 0) + timing.draw + timing.png : null;
+  return {sent: sent ? sent.startTime - up : null, answered: answered ? answered.startTime - up : null,
+          shown: shown ? shown - up : null, server: ms ? Number(ms[1]) : null, route: inServer,
+          transport: inServer === null ? null : answered.startTime - sent.startTime - inServer};
 }"""
 
 
-def measure(url: str, strokes: int) -> list[dict]:
+def measure(url: str, strokes: int, transport: str = "socket") -> list[dict]:
     rows = []
-    with opened_page(url) as page:
+    # "request": a page whose browser has no WebSocket, so every drawing goes as a POST.
+    with opened_page(url, init_script="delete window.WebSocket" if transport == "request" else None) as page:
         page.evaluate(WATCH)
-        page.evaluate("performance.setResourceTimingBufferSize(10000)")
         for i in range(strokes):
             y = 0.2 + 0.6 * i / max(strokes - 1, 1)
             up = stroke(page, [(0.2, y), (0.5, y + 0.05), (0.8, y)])
@@ -57,8 +59,8 @@ def measure(url: str, strokes: int) -> list[dict]:
 
 def summary(rows: list[dict]) -> dict:
     """Median and p90 (ms) of each segment: up→drawing sent, sent→answered (of which the
-    route's own time, from its Server-Timing header: body read, drawing decoded, prepared and
-    run, PNG made; of that prepare + model, from the status line; and the rest: the network,
+    route's own time, as its answer gives it: body read, drawing decoded, prepared and run,
+    PNG made; of that prepare + model, from the status line; and the rest: the network,
     the web server and its threads), answered→decoded on screen, and the whole."""
     segs = {"mouse-up → drawing sent": ("sent", None), "sent → answered": ("answered", "sent"),
             "  of which in the route (server)": ("route", None),
@@ -82,8 +84,11 @@ def main() -> int:
     ap.add_argument("--train", choices=("none", "app", "cli"), default="none",
                     help="draw while a fine-tune runs: one started from the app's Fine-tune tab, or the command "
                          "line's in a process of its own (as bench_load.py --train)")
+    ap.add_argument("--transport", choices=("socket", "request"), default="socket",
+                    help="how the page sends its drawings: its WebSocket (as in a browser that has one), or plain "
+                         "requests (as where a proxy refuses WebSockets)")
     args = ap.parse_args()
-    report = {"model": args.model or "(default)", "training": args.train}
+    report = {"model": args.model or "(default)", "training": args.train, "transport": args.transport}
     with tempfile.TemporaryDirectory(prefix="bench-stroke-") as tmp:
         tmp = Path(tmp)
         extra = ["--data-root", str(tmp / "data"), "--runs", str(tmp / "runs")] if args.train == "app" else []
@@ -92,7 +97,7 @@ def main() -> int:
             with served_app(args.port, *(["--model", args.model] if args.model else []), *extra, *args.app_arg,
                             training=args.train == "app") as url:
                 trainer = start_training(args.train, url, tmp)
-                rows = measure(url, args.strokes)
+                rows = measure(url, args.strokes, args.transport)
         except AppFailed as e:
             print(e, file=sys.stderr)
             return 1

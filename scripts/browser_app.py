@@ -51,14 +51,17 @@ def served_app(port: int, *args: str, ready_s: float = 120, training: bool = Fal
 
 
 @contextlib.contextmanager
-def opened_page(url: str):
-    """A page of the app in headless Chromium, once its canvas is there."""
+def opened_page(url: str, init_script: str | None = None):
+    """A page of the app in headless Chromium, once its canvas is there (``init_script``: run
+    first in the page, before the app's own scripts)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 1100})
+            if init_script:
+                page.add_init_script(init_script)
             page.goto(url)
             page.wait_for_selector("#sketch canvas", timeout=60_000)
             page.wait_for_timeout(3000)  # the app's own set-up of the canvas

@@ -441,9 +441,10 @@ def test_an_example_with_colour_hints_brings_them_to_a_hint_model(tmp_path, monk
 
 
 def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
-    """POST /api/v1/draw, the page's own path: the PNG the handler makes, the status line and
-    a sketch + result download; nothing drawn is a 204 with the hint; mistakes are sentences;
-    with --auth only a signed-in page (Gradio's login cookie) or Basic credentials get in."""
+    """POST /api/v1/draw, the page's path where its socket cannot open: the handler's result
+    (shown as JPEG, downloaded as the exact PNG), the status line and a sketch + result
+    download; nothing drawn is a 204 with the hint; mistakes are sentences; with --auth only a
+    signed-in page (Gradio's login cookie) or Basic credentials get in."""
     import base64
     import io
     from urllib.parse import unquote
@@ -463,11 +464,16 @@ def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
     assert client.post(rest.DRAW_ROUTE, json=body).status_code == 401
     client.cookies.set("access-token-c1", "tok")
     r = client.post(rest.DRAW_ROUTE, json=body)
-    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and "ms" in unquote(r.headers["x-status"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and "ms" in unquote(r.headers["x-status"])
     stages = dict(part.split(";dur=") for part in r.headers["server-timing"].split(", "))  # for the page's clock
     assert set(stages) == {"read", "draw", "png"} and all(float(ms) >= 0 for ms in stages.values())
     want = np.asarray(handlers.draw(drawn(sketch()), SKETCH_MODEL, 0)[0])
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")), want)
+    shown = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"), float)
+    assert np.abs(shown - want).mean() < 4  # JPEG at quality 92 (this random model draws noise, its worst case)
+    png = client.get(f"{rest.DRAW_ROUTE}/result/{r.headers['x-pair']}")
+    assert png.headers["content-type"] == "image/png" and "result.png" in png.headers["content-disposition"]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB")), want)
+    assert client.get(f"{rest.DRAW_ROUTE}/result/unknown").status_code == 404
     pair = client.get(f"{rest.DRAW_ROUTE}/pair/{r.headers['x-pair']}")
     assert pair.status_code == 200 and Image.open(io.BytesIO(pair.content)).size == (512, 256)
     assert "sketch_and_result.png" in pair.headers["content-disposition"]
@@ -493,6 +499,70 @@ def test_the_canvas_route_answers_a_drawing_with_its_result(runs):
     client.cookies.clear()
     basic = {"Authorization": "Basic " + base64.b64encode(b"ann:s3cret").decode()}
     assert client.post(rest.DRAW_ROUTE, json=body, headers=basic).status_code == 200
+
+
+def _socket_answer(socket) -> tuple[dict, bytes]:
+    """One answer on the draw socket: (its JSON header, the image bytes)."""
+    data = socket.receive_bytes()
+    size = int.from_bytes(data[:4], "big")
+    return json.loads(data[4:4 + size]), data[4 + size:]
+
+
+def test_the_canvas_socket_answers_each_drawing_and_drops_stale_ones(runs, monkeypatch):
+    """/api/v1/draw/socket, the page's own path: each drawing's answer carries its number, the
+    result (the same as over a request), the status line and a download token; mistakes are
+    sentences and leave the socket open; a drawing overtaken by a newer one is not finished;
+    with --auth the handshake needs a signed-in page."""
+    import io
+    import threading
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from demo import rest
+
+    app = FastAPI()
+    app.tokens, app.cookie_id = {"tok": "ann"}, "c1"
+    rest.mount(app, Settings(default_model=SKETCH_MODEL, auth=(("ann", "s3cret"),)))
+    client = TestClient(app)
+    body = {**drawn(sketch()), "model": "", "variation": 0}
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(rest.DRAW_SOCKET) as socket:
+        socket.receive_bytes()  # refused: not signed in
+    client.cookies.set("access-token-c1", "tok")
+    with client.websocket_connect(rest.DRAW_SOCKET) as socket:
+        socket.send_text(json.dumps({**body, "seq": 1}))
+        header, image = _socket_answer(socket)
+        assert header["seq"] == 1 and header["code"] == 200 and "ms" in header["status"]
+        assert set(header["timing"]) == {"draw", "png"}
+        want = np.asarray(handlers.draw(drawn(sketch()), SKETCH_MODEL, 0)[0])
+        assert np.abs(np.asarray(Image.open(io.BytesIO(image)).convert("RGB"), float) - want).mean() < 4
+        assert client.get(f"{rest.DRAW_ROUTE}/result/{header['pair']}").status_code == 200
+        for seq, sent, message in [(2, "{not json", "could not be read"), (3, json.dumps({**body, "model": "nope", "seq": 3}), "no model called 'nope'"),
+                                   (4, "x" * (rest.MAX_DRAWING_BYTES + 1), "larger than this canvas")]:
+            socket.send_text(sent)
+            header, image = _socket_answer(socket)
+            assert header["code"] == 400 and message in header["error"] and image == b"", header
+        socket.send_text(json.dumps({"png": None, "explicit": True, "seq": 5}))
+        header, _ = _socket_answer(socket)
+        assert header == {"seq": 5, "code": 204, "status": header["status"]} and header["status"].startswith("The canvas is empty")
+
+        # A drawing still being made when a newer one comes stops and is answered 409.
+        started, release = threading.Event(), threading.Event()
+        real = handlers.draw
+
+        def slow_draw(*args, stop=None, **kwargs):
+            started.set()
+            release.wait(10)
+            return real(*args, stop=stop, **kwargs)
+
+        monkeypatch.setattr(handlers, "draw", slow_draw)
+        socket.send_text(json.dumps({**body, "seq": 6}))
+        assert started.wait(10)
+        socket.send_text(json.dumps({**body, "seq": 7}))
+        release.set()
+        answers = dict(((h := _socket_answer(socket)[0])["seq"], h["code"]) for _ in range(2))
+        assert answers == {6: 409, 7: 200}
 
 
 def test_the_plain_http_route_answers_like_the_api(runs, tmp_path):

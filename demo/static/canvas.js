@@ -136,18 +136,47 @@ function repaint() {
 
 // Each drawing goes to the app's own route (demo/rest.py) and its answer is announced to
 // the result box (demo/static/result.js); no Gradio event sits in between. At most one
-// request is in flight: while the pen is down, a newer drawing waits for it and only the
+// drawing is in flight: while the pen is down, a newer drawing waits for it and only the
 // latest one goes next; anything else (the pen's release, undo, an example, Generate)
-// goes at once and makes the one in flight stale.
+// goes at once and makes the one in flight stale. Drawings travel over one WebSocket per
+// page (a message costs the browser about 1 ms, a request about 5); where it cannot open,
+// or closes before it answers, over plain requests to the same route.
 const ROUTE = new URL("api/v1/draw", document.baseURI).href;
+const SOCKET = ROUTE.replace(/^http/, "ws") + "/socket";
+const SOCKET_RETRY_MS = 5000;
 let lastSent = 0;
-let inFlight = null; // { seq, abort } of the request being answered
-let waiting = false; // a live frame is due once the request in flight is answered
+let inFlight = null; // { seq, abort } of the drawing being answered
+let waiting = false; // a live frame is due once the drawing in flight is answered
 let variation = 0;
 const PAGE = Math.random().toString(36).slice(2); // names this page's drawings to the server
+let socket = null; // the open draw socket, if any
+let socketTried = -Infinity;
+const pending = new Map(); // seq -> resolves with the socket's answer (null: it closed first)
 
 function announce(detail) {
   document.dispatchEvent(new CustomEvent("pix2pix:result", { detail }));
+}
+
+function openSocket() {
+  if (socket || typeof WebSocket === "undefined" || performance.now() - socketTried < SOCKET_RETRY_MS) return;
+  socketTried = performance.now();
+  const ws = new WebSocket(SOCKET);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => { socket = ws; };
+  ws.onmessage = (event) => {
+    // One binary message per drawing: a 4-byte length, a JSON header, the image.
+    const data = new Uint8Array(event.data);
+    const size = new DataView(event.data).getUint32(0);
+    const header = JSON.parse(new TextDecoder().decode(data.subarray(4, 4 + size)));
+    const done = pending.get(header.seq);
+    pending.delete(header.seq);
+    if (done) done({ ...header, blob: header.code === 200 ? new Blob([data.subarray(4 + size)], { type: "image/jpeg" }) : null });
+  };
+  ws.onclose = () => {
+    if (socket === ws) socket = null;
+    for (const done of pending.values()) done(null);
+    pending.clear();
+  };
 }
 
 function snapshot(explicit) {
@@ -156,28 +185,46 @@ function snapshot(explicit) {
   return { png: ink.toDataURL("image/png"), hints, model: setup.model || "", variation, explicit };
 }
 
+function viaSocket(body) {
+  return new Promise((done) => {
+    pending.set(body.seq, done);
+    socket.send(JSON.stringify(body));
+  });
+}
+
+async function viaRequest(body, signal) {
+  const response = await fetch(ROUTE, {
+    method: "POST", body: JSON.stringify(body), signal,
+    headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+  });
+  const answer = { code: response.status, status: decodeURIComponent(response.headers.get("X-Status") || "") };
+  const timing = response.headers.get("Server-Timing") || "";
+  answer.timing = Object.fromEntries([...timing.matchAll(/(\w+);dur=([\d.]+)/g)].map((m) => [m[1], Number(m[2])]));
+  answer.pair = response.headers.get("X-Pair") || "";
+  if (response.status === 200) answer.blob = await response.blob();
+  else if (response.status !== 204) answer.error = (await response.json().catch(() => ({}))).error;
+  return answer;
+}
+
 async function post(body) {
   const seq = ++sent;
   body = { ...body, page: PAGE, seq };
   const abort = new AbortController();
   inFlight = { seq, abort };
   lastSent = performance.now();
+  performance.mark("pix2pix:sent", { detail: seq }); // for scripts/bench_stroke.py
   try {
-    const response = await fetch(ROUTE, {
-      method: "POST", body: JSON.stringify(body), signal: abort.signal,
-      headers: { "Content-Type": "application/json" }, credentials: "same-origin",
-    });
-    const status = decodeURIComponent(response.headers.get("X-Status") || "");
-    if (response.status === 200) {
-      const url = URL.createObjectURL(await response.blob());
-      if (seq !== sent) return URL.revokeObjectURL(url); // a newer drawing has gone since
-      const token = response.headers.get("X-Pair");
-      announce({ url, status, pair: token ? `${ROUTE}/pair/${encodeURIComponent(token)}` : "" });
-    } else if (seq === sent && response.status === 204) {
-      announce({ clear: true, status });
+    const answer = (socket && (await viaSocket(body))) || (await viaRequest(body, abort.signal));
+    performance.mark("pix2pix:answered", { detail: { seq, timing: answer.timing || {} } });
+    if (answer.code === 200) {
+      if (seq !== sent) return; // a newer drawing has gone since
+      const url = URL.createObjectURL(answer.blob);
+      const token = answer.pair ? encodeURIComponent(answer.pair) : "";
+      announce({ url, status: answer.status, pair: token && `${ROUTE}/pair/${token}`, png: token && `${ROUTE}/result/${token}` });
+    } else if (seq === sent && answer.code === 204) {
+      announce({ clear: true, status: answer.status });
     } else if (seq === sent) {
-      const answer = await response.json().catch(() => ({}));
-      announce({ status: answer.error || `The app answered ${response.status}.`, error: true });
+      announce({ status: answer.error || `The app answered ${answer.code}.`, error: true });
     }
   } catch (error) {
     if (error.name !== "AbortError" && seq === sent) {
@@ -189,6 +236,7 @@ async function post(body) {
       waiting = false;
       post(snapshot(false));
     }
+    openSocket();
   }
 }
 
@@ -380,5 +428,6 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
+openSocket();
 watch("value", () => { if (props.value && props.value.setup) apply(props.value); });
 if (props.value && props.value.setup) apply(props.value); else repaint();

@@ -14,7 +14,7 @@ function markup(text) {
   return escaped.replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>").replace(/`(.+?)`/g, "<code>$1</code>");
 }
 
-function showImage(url) {
+function showImage(url, png) {
   let img = frame.querySelector("img");
   if (!img) {
     img = document.createElement("img");
@@ -25,7 +25,7 @@ function showImage(url) {
   shown = url;
   img.onload = () => { if (previous && previous !== shown) URL.revokeObjectURL(previous); };
   img.src = url;
-  download.href = url;
+  download.href = png || url; // the PNG the server keeps; the JPEG shown where it has none
   download.hidden = false;
   full.hidden = false;
   empty.hidden = true;
@@ -45,7 +45,7 @@ function clear() {
 document.addEventListener("pix2pix:result", (event) => {
   const detail = event.detail || {};
   if (detail.clear) clear();
-  if (detail.url) showImage(detail.url);
+  if (detail.url) showImage(detail.url, detail.png);
   if (detail.pair !== undefined) {
     pair.hidden = !detail.pair;
     if (detail.pair) pair.href = detail.pair;

@@ -35,6 +35,7 @@ from .sketch import Frame, frame_image, normalize_sketch
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).
 FAST_PATH_TOLERANCE = {"fp32": 1e-4, "bf16": 0.03, "fp16": 0.01, "bf16-inner": AGREE_TOL}
+SUBPIXEL_UP_TO = 4  # a decoder conv with at most this many output channels (an image: RGB) may run sub-pixel
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Sketch2Image:
         self._nets: dict = {}  # (precision, form) -> that form in that number format
         if self.fused and (rewritten := resize_as_transposed(generator)) is not generator:
             self._forms["transposed"] = self._ready(rewritten)
+            # and the image head as a sub-pixel conv: faster on some CPUs, so timed as well
+            self._forms["subpixel"] = self._ready(resize_as_transposed(generator, subpixel_up_to=SUBPIXEL_UP_TO))
         if precision == "auto" or len(self._forms) > 1:  # by measuring this model here (cached), not by the CPU's flags
             self.format, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
                                                forms=tuple(self._forms), formats=None if precision == "auto"

@@ -75,8 +75,9 @@ def test_inference_auto_takes_what_was_measured(cache, monkeypatch, measured, dt
 
 
 def test_a_resize_decoder_times_its_rewritten_form_too(cache, monkeypatch):
-    """Each number format is timed as trained and with its decoder as transposed convs; the
-    fastest pair runs, and an explicit precision still chooses the form by measuring."""
+    """Each number format is timed as trained, with its decoder as transposed convs, and with
+    its image head as a sub-pixel conv besides; the fastest pair runs, and an explicit
+    precision still chooses the form by measuring."""
     monkeypatch.setattr(fastpath, "cpu_has_native_bf16", lambda: True)
     seen = []
 
@@ -87,10 +88,10 @@ def test_a_resize_decoder_times_its_rewritten_form_too(cache, monkeypatch):
     monkeypatch.setattr(fastpath, "fastest", pick_transposed)
     cfg = ModelConfig(ngf=8, image_size=64, upsample="resize")
     model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu")
-    assert seen[0] == ["bf16", "bf16 transposed", "fp32", "fp32 transposed"]
+    assert seen[0] == ["bf16", "bf16 subpixel", "bf16 transposed", "fp32", "fp32 subpixel", "fp32 transposed"]
     assert model.form == "transposed" and not any(isinstance(m, torch.nn.Upsample) for m in model.generator.modules())
     model = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="bf16")
-    assert seen[1] == ["bf16", "bf16 transposed"] and model.dtype is torch.bfloat16
+    assert seen[1] == ["bf16", "bf16 subpixel", "bf16 transposed"] and model.dtype is torch.bfloat16
     plain = Sketch2Image(trained_like_generator(cfg), cfg, ModelInfo(), device="cpu", precision="fp32")
     assert len(seen) == 2 and plain.form == ""  # the plain reference is the model as trained
 

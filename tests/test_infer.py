@@ -52,6 +52,23 @@ def test_resize_decoder_as_transposed_convs_is_exact():
     assert resize_as_transposed(plain) is plain
 
 
+def test_the_image_head_as_a_subpixel_conv_is_exact():
+    """With ``subpixel_up_to`` 4 the head (a 3x3 conv to RGB after the resize) becomes a 3x3
+    conv to its 12 phase channels and a pixel shuffle; the rest stay transposed convs; the
+    output is the same up to rounding."""
+    cfg = ModelConfig(ngf=8, image_size=64, upsample="resize", hint_channels=4)
+    torch.manual_seed(2)
+    g = trained_like_generator(cfg)
+    fast = resize_as_transposed(fold_batchnorm(g), subpixel_up_to=4)
+    kinds = [type(m).__name__ for m in fast.modules()]
+    assert "Upsample" not in kinds and kinds.count("ConvTranspose2d") == cfg.num_downs - 1
+    assert kinds.count("PixelShuffle") == 1 and fast.head[1][0].out_channels == 12
+    for size in (64, 128):
+        x, h = torch.rand(2, 3, size, size) * 2 - 1, torch.rand(2, 4, size, size)
+        with torch.no_grad():
+            assert (fast(x, h) - g(x, h)).abs().max().item() < 1e-4
+
+
 @pytest.mark.parametrize("precision", ["auto", "bf16"])
 def test_fast_path_matches_plain_fp32(precision):
     """The fused, channels-last path this machine picks, and the bf16 path CPUs with native

@@ -230,7 +230,10 @@ def _set_width(mask: np.ndarray, target: float, frame_side: float) -> np.ndarray
     line nearby, not eroded as a whole, so thinner strokes and narrow spots survive."""
     dist = _distance(mask)
     r = math.ceil(FILL_WIDTH * frame_side / 2)
-    fills = mask & (_distance(~(dist > r)) <= r)  # an opening: the parts a disc of radius r fits in
+    # An opening: the parts a disc of radius r fits in. Where none does (lines only, the usual
+    # drawing), there is nothing to open and a distance transform is saved.
+    deep = dist > r
+    fills = mask & (_distance(~deep) <= r) if deep.any() else np.zeros_like(mask)
     width = _stroke_width(mask & ~fills if (mask & ~fills).any() else mask)
     if width < target - 1:
         return _distance(~mask) <= round((target - width) / 2) + 0.5

@@ -29,7 +29,7 @@ from .io import load_pretrained
 from .mixed import inner_in
 from .models import dropout_layers
 from .palette import snap_to_palette
-from .rewrite import fold_batchnorm, resize_as_transposed
+from .rewrite import fold_batchnorm, has_resizes, resize_as_transposed
 from .sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
@@ -74,20 +74,23 @@ class Sketch2Image:
             generator = fold_batchnorm(generator)
         self._lock = threading.Lock()
         self.form = ""  # the form of the model that runs: "" is as trained
-        self._forms = {"": self._ready(generator)}
-        self._nets: dict = {}  # (precision, form) -> that form in that number format
-        if self.fused and (rewritten := resize_as_transposed(generator)) is not generator:
-            self._forms["transposed"] = self._ready(rewritten)
+        # Each form is made on first use (a copy of the model, ~85 ms): with the choice
+        # cached, a start makes only the one that runs.
+        self._makers = {"": lambda: generator}
+        if self.fused and has_resizes(generator):
+            self._makers["transposed"] = lambda: resize_as_transposed(generator)
             # and the image head as a sub-pixel conv: faster on some CPUs, so timed as well
-            self._forms["subpixel"] = self._ready(resize_as_transposed(generator, subpixel_up_to=SUBPIXEL_UP_TO))
-        if precision == "auto" or len(self._forms) > 1:  # by measuring this model here (cached), not by the CPU's flags
+            self._makers["subpixel"] = lambda: resize_as_transposed(generator, subpixel_up_to=SUBPIXEL_UP_TO)
+        self._forms: dict[str, nn.Module] = {}
+        self._nets: dict = {}  # (precision, form) -> that form in that number format
+        if precision == "auto" or len(self._makers) > 1:  # by measuring this model here (cached), not by the CPU's flags
             self.format, self.form = auto_path(self.device, f"infer {shape_key(cfg)}", self._timed_forward,
-                                               forms=tuple(self._forms), formats=None if precision == "auto"
+                                               forms=tuple(self._makers), formats=None if precision == "auto"
                                                else [self.format], deviation=self._known_deviation,
                                                inner=hasattr(generator, "down"))
         self.generator = self._net(self.format, self.form)
         self._forms = {self.form: self.generator} if self.dtype is None else {}  # the rest go
-        self._nets = {}
+        self._nets, self._makers = {}, {}
         self._stop = None  # while run() runs: says whether its caller has stopped waiting
         self._dropouts = dropout_layers(self.generator)  # found once, not by a walk of the model per call
         for block in [*getattr(self.generator, "down", ()), *getattr(self.generator, "up", ())]:
@@ -113,6 +116,8 @@ class Sketch2Image:
         """One form of the model with its weights in ``precision``. A model stored in the number
         format it runs in, rather than cast op by op under autocast, spares every call the
         casting of all its weights: 1.7x plain fp32 instead of 1.46x on a 2-core AVX-512 CPU."""
+        if form not in self._forms:
+            self._forms[form] = self._ready(self._makers[form]())
         if precision.dtype is None:
             return self._forms[form]
         if (precision, form) not in self._nets:

@@ -108,6 +108,11 @@ def _resizes(module: nn.Module) -> list:
             if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1])]
 
 
+def has_resizes(module: nn.Module) -> bool:
+    """Whether :func:`resize_as_transposed` would rewrite anything in ``module`` (without the copy)."""
+    return bool(_resizes(module))
+
+
 def resize_as_transposed(module: nn.Module, *, subpixel_up_to: int = 0) -> nn.Module:
     """A copy of ``module`` with every (nearest x2 resize, 3x3 conv) pair inside a Sequential
     replaced by the equivalent transposed conv, or by the sub-pixel conv where the conv has at

@@ -163,6 +163,12 @@ def _drawing(text: str) -> dict:
     return value
 
 
+def _seq(value) -> int | None:
+    """Which drawing of its page this is (the page counts them), when the page says."""
+    seq = value.get("seq") if isinstance(value, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
 def _socket_drawing(text: str) -> tuple[dict | None, str | None]:
     """A message on the draw socket -> (the drawing, None) or (None, the sentence for it)."""
     if len(text) > MAX_DRAWING_BYTES:
@@ -235,8 +241,8 @@ class _DrawRoutes:
         except gr.Error as e:
             return _error(str(e.message))
         read = time.perf_counter()
-        page, seq = str(value.get("page") or "")[:64], value.get("seq")
-        if page and isinstance(seq, int) and not isinstance(seq, bool):
+        page, seq = str(value.get("page") or "")[:64], _seq(value)
+        if page and seq is not None:
             self.latest.update(page, lambda newest: seq if newest is None else max(newest, seq))
             stop = partial(self.stale, page, seq)
         code, fields, body = await run_in_threadpool(_answer, value, self.settings.default_model, stop)
@@ -262,8 +268,8 @@ class _DrawRoutes:
         try:
             while True:
                 value, error = _socket_drawing(await socket.receive_text())
-                seq = value.get("seq") if isinstance(value, dict) else None
-                seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else newest[0] + 1
+                seq = _seq(value)
+                seq = newest[0] + 1 if seq is None else seq
                 newest[0] = max(newest[0], seq)
                 task = asyncio.create_task(self._answer_on(socket, sending, value, seq, error,
                                                            lambda seq=seq: newest[0] > seq))

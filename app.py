@@ -110,7 +110,7 @@ def is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from pix2pix.memory import one_heap
+    from pix2pix.inference.memory import one_heap
 
     one_heap()  # before any thread starts: a request thread's model call then faults in no fresh memory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s.%(msecs)03d %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     from demo import rest
 
     rest.mount(demo.app, settings)  # the generate API as one plain HTTP request, beside the queue
-    from pix2pix import priority
+    from pix2pix.training import priority
 
     priority.share()  # a fine-tune started from the command line pauses while this app answers someone
     log.info("serving on %s after %.1f s", share_url or local_url, time.time() - START)

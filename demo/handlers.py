@@ -57,7 +57,7 @@ def load_model(name: str | None):
     Names only (no paths): the API must not load arbitrary folders on the server.
     """
     from pix2pix.catalog import installed
-    from pix2pix.infer import get_model
+    from pix2pix.inference.infer import get_model
 
     folder = installed(name or "")
     if folder is None:  # only now list what there is, for the message
@@ -81,9 +81,9 @@ def run(model, image: Image.Image, seed: int | None = None,
     and colour hints painted over it (RGBA, same size; only hint models use them).
 
     Requests that reach the model together are run as one batch (see
-    :mod:`pix2pix.batching`); each gets the image it would get alone (to within rounding)."""
-    from pix2pix.batching import batcher
-    from pix2pix.priority import interactive
+    :mod:`pix2pix.inference.batching`); each gets the image it would get alone (to within rounding)."""
+    from pix2pix.inference.batching import batcher
+    from pix2pix.training.priority import interactive
 
     with interactive():  # the app's own fine-tune waits meanwhile
         prepared = model.prepare(image, hints)
@@ -118,7 +118,7 @@ def save_png(image: Image.Image, name: str) -> Path:
 
 def side_by_side(left: Image.Image, right: Image.Image) -> Path:
     """The model input and its result in one PNG, as pix2pix data sets store pairs."""
-    from pix2pix.imaging import sample_grid
+    from pix2pix.images.imaging import sample_grid
 
     return save_png(sample_grid([(left, right)]), "sketch_and_result.png")
 
@@ -136,7 +136,7 @@ def draw(value: dict | None, model_name, variation, *, explicit: bool = False, s
     (model input, result) or None). Nothing drawn yet, or no model installed, is no error but
     a status line; ``explicit`` (the Generate button) says so for an empty canvas too.
     ``stop()`` says when the page has sent a newer drawing: this one then ends early."""
-    from pix2pix.sketch import EMPTY_MESSAGE, SketchError
+    from pix2pix.images.sketch import EMPTY_MESSAGE, SketchError
 
     image = drawing(value)
     try:
@@ -158,7 +158,7 @@ def draw(value: dict | None, model_name, variation, *, explicit: bool = False, s
 def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_TYPES,
                  missing: str = "Choose an image file first.") -> Image.Image:
     """A user's image file, checked (type, size on disk, pixels from its header) before it is decoded."""
-    from pix2pix.imaging import open_image
+    from pix2pix.images.imaging import open_image
 
     if path is None:
         raise gr.Error(missing, print_exception=False)
@@ -175,7 +175,7 @@ def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_
 def _run_file(model, image: Image.Image, name: str, seed: int | None,
               hints: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
     """:func:`run` for an uploaded file: a blank one is named as a file, not as the canvas."""
-    from pix2pix.sketch import EMPTY_MESSAGE, SketchError
+    from pix2pix.images.sketch import EMPTY_MESSAGE, SketchError
 
     try:
         return run(model, image, seed, hints)
@@ -188,7 +188,7 @@ def _run_file(model, image: Image.Image, name: str, seed: int | None,
 
 def _preview(image: Image.Image, side: int = 512) -> Image.Image:
     """A small RGB copy for the page: a 24-megapixel photo need not travel back to the browser."""
-    from pix2pix.imaging import to_rgb
+    from pix2pix.images.imaging import to_rgb
 
     preview = to_rgb(image).copy()
     preview.thumbnail((side, side))
@@ -218,7 +218,7 @@ MISMATCH = {
 
 def _notice(model, image: Image.Image) -> tuple[str, bool]:
     """A line on an input of the wrong kind, and whether to offer to turn it into an outline."""
-    from pix2pix.inputs import mismatch
+    from pix2pix.images.inputs import mismatch
 
     kind = mismatch(image, model.info.input_kind, [tuple(c.color) for c in model.info.palette])
     if kind is None:
@@ -252,8 +252,8 @@ def upload(path, model_name, variation, hints_path=None, max_mb: float = 20):
 def outline_for_canvas(path, model_name, max_mb: float = 20):
     """"Turn it into an outline": the uploaded photo's outline, opened in the Draw tab's
     canvas with the same model: (canvas, Draw tab picker, tabs)."""
-    from pix2pix.outlines import photo_to_outline
-    from pix2pix.imaging import to_rgb
+    from pix2pix.images.outlines import photo_to_outline
+    from pix2pix.images.imaging import to_rgb
 
     from .canvas import data_url
 
@@ -340,7 +340,7 @@ def warm_up(wanted: str | None) -> None:
             log.warning("no model is installed: the app starts without one")
             return
         model = load_model(name)
-        from pix2pix.infer import Prepared
+        from pix2pix.inference.infer import Prepared
 
         model.generate(Prepared(Image.new("RGB", (model.size, model.size), "white")))
         log.info("model %s ready (%s, %s) in %.1f s", name, model.device, model.precision, time.time() - start)

@@ -10,6 +10,8 @@ import gradio as gr
 from .errors import user_errors
 from .settings import PREFERRED_MODEL
 
+SCRATCH = "(from scratch)"  # the Fine-tune tab's "Start from" choice of no model
+
 if TYPE_CHECKING:
     from pix2pix.config import ModelInfo
     from pix2pix.catalog import ModelEntry
@@ -164,3 +166,8 @@ def select(name: str | None) -> str:
 def refreshed() -> gr.Dropdown:
     """New choices after a run has finished; the selection stays as it is."""
     return gr.Dropdown(choices=choices(available()))
+
+
+def init_choices() -> gr.Dropdown:
+    """The Fine-tune tab's "Start from" picker: from scratch, or any model there is."""
+    return gr.Dropdown(choices=[SCRATCH, *choices(available())])

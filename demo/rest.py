@@ -311,7 +311,7 @@ def _mount_draw(app: FastAPI, settings: Settings) -> None:
 
     @app.get(DRAW_ROUTE + "/pair/{token}")
     def pair(request: Request, token: str):
-        from pix2pix.imaging import sample_grid
+        from pix2pix.images.imaging import sample_grid
 
         return routes.kept(request, token, lambda found: sample_grid([found]), "sketch_and_result.png")
 

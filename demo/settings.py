@@ -49,7 +49,7 @@ class Settings:
         the library's training module imports torch)."""
         with self._lock:
             if self._jobs is None:
-                from pix2pix.jobs import TrainingJobs
+                from demo.jobs import TrainingJobs
 
                 self._jobs = TrainingJobs()
             return self._jobs

@@ -18,7 +18,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 # Gradio 6 takes the look at launch(); tests and app.py both pass these (see launch_options).
 LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "footer_links": ["api"], "ssr_mode": False}
 # /generate callers run side by side: each prepares its own image while the model runs the
-# others' as batches (pix2pix.batching). The page's own inference events keep their one
+# others' as batches (pix2pix.inference.batching). The page's own inference events keep their one
 # worker, where only a user's latest drawing runs.
 API = {"concurrency_id": "api", "concurrency_limit": 16}
 QUEUE_OPTIONS = {

@@ -18,14 +18,14 @@ from unittest import mock
 
 import torch
 
-from . import fastpath
+from .inference import fastpath
 from .config import ModelConfig, ModelInfo, TrainConfig
 from .hardware import describe, pick_device, resolve_precision
-from .infer import Sketch2Image
+from .inference.infer import Sketch2Image
 from .io import load_pretrained
-from .hints import sample as sample_hints
+from .training.hints import sample as sample_hints
 from .models import build_discriminator, build_generator, count_params, with_hint_channels
-from .objective import Pix2Pix
+from .training.objective import Pix2Pix
 
 
 def _sync(device: torch.device) -> None:
@@ -57,7 +57,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _trainer(cfg: ModelConfig, device, precision: str, fast: bool):
     """One full G+D step at batch 1, as a function; ``fast=False`` is the plain reference."""
-    from .train import measured_training_dtype
+    from .training.trainer import measured_training_dtype
 
     tcfg = TrainConfig(batch_size=1, precision=precision)
     amp = measured_training_dtype(cfg, tcfg, device) if precision == "auto" else \

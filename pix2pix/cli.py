@@ -81,9 +81,9 @@ def _read_list(path: str | None) -> list[str] | None:
 
 def cmd_train(args) -> int:
     from .config import RECIPES, ModelConfig, ModelInfo, TrainConfig
-    from .priority import YieldToRequests
-    from .progress import TqdmCallback
-    from .train import Trainer
+    from .training.priority import YieldToRequests
+    from .training.progress import TqdmCallback
+    from .training.trainer import Trainer
 
     stop = threading.Event()
     _stop_on_ctrl_c(stop)
@@ -139,8 +139,8 @@ def _add_generate(sub) -> None:
 
 def cmd_generate(args) -> int:
     from .errors import Pix2PixError
-    from .imaging import is_image_file, open_image, save_image
-    from .infer import Sketch2Image
+    from .images.imaging import is_image_file, open_image, save_image
+    from .inference.infer import Sketch2Image
 
     model = Sketch2Image.load(args.model, device=args.device, precision=args.precision)
     src, dst = Path(args.input), Path(args.output)
@@ -217,8 +217,8 @@ def _add_evaluate(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
-    from .infer import Sketch2Image
+    from .training.evaluate import evaluate
+    from .inference.infer import Sketch2Image
 
     if not args.model and not args.baseline:
         raise ValueError("give --model or --baseline")
@@ -275,8 +275,8 @@ def cmd_outlines(args) -> int:
     the photos, framed like them, in ``B/``. Unreadable photos and ones without an object are
     logged and skipped.
     """
-    from .imaging import IMAGE_EXTS, ImageReadError, is_image_file, save_image
-    from .pairs import OutlinePairMaker
+    from .images.imaging import IMAGE_EXTS, ImageReadError, is_image_file, save_image
+    from .images.pairs import OutlinePairMaker
 
     src, out = Path(args.input), Path(args.output)
     if not src.exists():

@@ -69,7 +69,7 @@ def precision_name(dtype: torch.dtype | None) -> str:
 @dataclass(frozen=True)
 class Precision:
     """A number format for a model's forward pass: ``dtype`` (None: fp32) throughout or, with
-    ``inner``, only in the U-Net's inner levels (see :mod:`pix2pix.mixed`)."""
+    ``inner``, only in the U-Net's inner levels (see :mod:`pix2pix.inference.mixed`)."""
 
     dtype: torch.dtype | None = None
     inner: bool = False

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save
 
 from .catalog import CONFIG_FILE, FORMAT_VERSION, LABELS_FILE, WEIGHTS_FILE, ModelNotFound, read_config, resolve_model
 from .config import ModelConfig, ModelInfo
-from .imaging import atomic_write_bytes
+from .images.imaging import atomic_write_bytes
 from .models import UNetGenerator, build_generator
 
 log = logging.getLogger(__name__)

@@ -104,13 +104,18 @@ def _median_ms(fn, repeat: int) -> float:
 
 def run_cases(photos: list[Path], repeat: int, out: Path | None) -> dict:
     import pix2pix
-    from pix2pix.outlines import extract_parts
-    from pix2pix.sketch import normalize_sketch
 
     try:
-        from pix2pix.pairs import OutlinePairMaker, unsquash
-    except ImportError:  # a checkout from before outlines.py was split
-        from pix2pix.outlines import OutlinePairMaker, unsquash
+        from pix2pix.images.outlines import extract_parts
+        from pix2pix.images.pairs import OutlinePairMaker, unsquash
+        from pix2pix.images.sketch import normalize_sketch
+    except ImportError:  # a checkout from before the library was grouped into packages
+        from pix2pix.outlines import extract_parts
+        from pix2pix.sketch import normalize_sketch
+        try:
+            from pix2pix.pairs import OutlinePairMaker, unsquash
+        except ImportError:  # from before outlines.py was split
+            from pix2pix.outlines import OutlinePairMaker, unsquash
     sketches = drawings()
     photos_rgb = [unsquash(Image.open(p).convert("RGB")) for p in photos[:BENCH_PHOTOS]]
     result = {

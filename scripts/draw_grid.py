@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from pix2pix.imaging import save_image  # noqa: E402
+from pix2pix.images.imaging import save_image  # noqa: E402
 from browser_app import AppFailed, opened_page, served_app, shown_bytes, stroke  # noqa: E402
 
 CELL = 256

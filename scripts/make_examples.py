@@ -23,9 +23,9 @@ from PIL import Image, ImageColor, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from pix2pix.imaging import load_rgb, save_image  # noqa: E402
-from pix2pix.outlines import foreground_mask  # noqa: E402
-from pix2pix.pairs import OutlinePairMaker  # noqa: E402
+from pix2pix.images.imaging import load_rgb, save_image  # noqa: E402
+from pix2pix.images.outlines import foreground_mask  # noqa: E402
+from pix2pix.images.pairs import OutlinePairMaker  # noqa: E402
 
 EXAMPLES = ROOT / "demo" / "examples"
 # name -> id of a photo in weights/fashion/val_list.txt, picked for variety

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pix2pix.imaging import ImageReadError, load_rgb  # noqa: E402
-from pix2pix.outlines import foreground_mask  # noqa: E402
-from pix2pix.pairs import unsquash  # noqa: E402
+from pix2pix.images.imaging import ImageReadError, load_rgb  # noqa: E402
+from pix2pix.images.outlines import foreground_mask  # noqa: E402
+from pix2pix.images.pairs import unsquash  # noqa: E402
 
 log = logging.getLogger("prepare_fashion")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pix2pix.evaluate import select_pairs  # noqa: E402
-from pix2pix.data import PairedDataset  # noqa: E402
-from pix2pix.infer import Sketch2Image  # noqa: E402
+from pix2pix.training.evaluate import select_pairs  # noqa: E402
+from pix2pix.training.dataset import PairedDataset  # noqa: E402
+from pix2pix.inference.infer import Sketch2Image  # noqa: E402
 from pix2pix.catalog import weights_dir  # noqa: E402
 from pix2pix.io import load_checkpoint, load_pretrained, save_pretrained  # noqa: E402
 from pix2pix.models import build_generator  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> int:
     chosen, _ = select_pairs(args.data, split="auto", val_list=val_list, outlines=args.outlines)
     pair_loader = None
     if args.outlines:
-        from pix2pix.pairs import OutlinePairMaker
+        from pix2pix.images.pairs import OutlinePairMaker
 
         maker = OutlinePairMaker(cfg.image_size, augment=False, aspect=args.photo_aspect or None)
         pair_loader = lambda pair, rng: maker(pair.a, rng)  # noqa: E731

@@ -62,7 +62,7 @@ def train_hint_model(folder: Path, steps: int = 120) -> Path:
     """A tiny hint model that has learnt to follow hints: ellipse outlines whose photo is red
     or blue at random, so only a hint says which (about 15 s on one CPU core)."""
     from pix2pix.config import TrainConfig
-    from pix2pix.train import Trainer
+    from pix2pix.training.trainer import Trainer
 
     size = 64
     data = folder / "two-colours"

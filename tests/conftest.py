@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# Measured fast paths (pix2pix.fastpath) are cached in a folder of the test session's own,
+# Measured fast paths (pix2pix.inference.fastpath) are cached in a folder of the test session's own,
 # shared with the subprocesses it starts, not in the user's home.
 os.environ.setdefault("PIX2PIX_CACHE_DIR", tempfile.mkdtemp(prefix="pix2pix-test-cache-"))
 

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from appkit import LABEL_MODEL, SKETCH_MODEL, AppProcess, free_port, make_models, shipped, sketch
 from conftest import ROOT, write_side_by_side
-from demo import handlers, models, training
+from demo import handlers, models, run_storage, training, training_data, training_view
 from demo.canvas import colour_layer, data_url, drawing
 from demo.settings import Settings
 from demo.ui import QUEUE_OPTIONS, build_demo, launch_options
@@ -167,15 +167,15 @@ def test_upload_size_limit(tmp_path, runs):
 
 def test_check_data_in_a_root_and_refusal_outside(settings, tmp_path):
     write_side_by_side(settings.data_roots[0] / "shapes", 6)
-    assert training.data_folders(settings) == [("datasets/shapes", str(settings.data_roots[0] / "shapes"))]
-    summary, checked, name = training.check_folder(settings, "shapes", False, "")
+    assert training_data.data_folders(settings) == [("datasets/shapes", str(settings.data_roots[0] / "shapes"))]
+    summary, checked, name = training_data.check_folder(settings, "shapes", False, "")
     assert "side-by-side" in summary and "6 train" in summary and checked.endswith("shapes")
     assert name.startswith("shapes-")
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(gr.Error, match="outside the folders"):
-        training.check_folder(settings, str(tmp_path / "elsewhere"), False, "")
+        training_data.check_folder(settings, str(tmp_path / "elsewhere"), False, "")
     with pytest.raises(gr.Error, match="No usable training pairs"):
-        training.check_folder(settings, str(settings.data_roots[0]), False, "")
+        training_data.check_folder(settings, str(settings.data_roots[0]), False, "")
 
 
 def test_check_zip_extracts_into_the_uploads_folder(settings, tmp_path):
@@ -201,7 +201,7 @@ def test_fine_tune_from_an_installed_model(settings):
     """Start runs in the background, a second start is refused, and the new model keeps
     the metadata of the one it started from."""
     write_side_by_side(settings.data_roots[0] / "shapes", 4)
-    _, checked, _ = training.check_folder(settings, "shapes", False, "")
+    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
     form = dict(photos_only=False, init=SKETCH_MODEL, unit="steps", length=2, lr=2e-4, batch_size=1,
                 direction="AtoB", val_fraction=0.25, ngf=32, ndf=8, input_kind="auto")
     progress, timer = training.start(settings, checked, name="tuned", **form)
@@ -221,27 +221,27 @@ def test_fine_tune_from_an_installed_model(settings):
 @pytest.mark.parametrize("name", ["", "a/b", "../up", "with space", ".hidden", "x" * 65])
 def test_run_names_are_checked(runs, name):
     with pytest.raises(gr.Error, match="name"):
-        training._run_dir(name)
+        run_storage._run_dir(name)
 
 
 def test_a_run_name_that_exists_is_refused(runs):
     with pytest.raises(gr.Error, match="already exists"):
-        training._run_dir(SKETCH_MODEL)
+        run_storage._run_dir(SKETCH_MODEL)
 
 
 def test_progress_display():
-    from pix2pix.progress import MonitorState
+    from pix2pix.training.progress import MonitorState
 
-    assert training.progress_html(MonitorState()) == training.IDLE
-    running = training.progress_html(MonitorState(status="running", step=5, total=20, eta_s=75, images_per_s=2.5))
+    assert training_view.progress_html(MonitorState()) == training_view.IDLE
+    running = training_view.progress_html(MonitorState(status="running", step=5, total=20, eta_s=75, images_per_s=2.5))
     assert "width:25.0%" in running and "1 min 15 s" in running and "step 5 / 20" in running
-    done = training.progress_html(MonitorState(status="finished", step=20, total=20, message="Finished.",
+    done = training_view.progress_html(MonitorState(status="finished", step=20, total=20, message="Finished.",
                                                run_dir=Path("runs/mine"), model_dir=Path("runs/mine/model")))
     assert "width:100.0%" in done and "<b>mine</b> is now in the model pickers" in done
-    frame = training.loss_frame([{"step": 1, "G_GAN": 1.0, "G_L1": 0.5, "D_real": 0.7, "D_fake": 0.6}])
+    frame = training_view.loss_frame([{"step": 1, "G_GAN": 1.0, "G_L1": 0.5, "D_real": 0.7, "D_fake": 0.6}])
     assert list(frame.columns) == ["step", "loss", "value"] and len(frame) == 4
-    assert training.loss_frame([]) is None
-    assert "PSNR 14.2 dB" in training.metrics_text({"l1": 0.2, "psnr": 14.2, "ssim": 0.5, "n": 3})
+    assert training_view.loss_frame([]) is None
+    assert "PSNR 14.2 dB" in training_view.metrics_text({"l1": 0.2, "psnr": 14.2, "ssim": 0.5, "n": 3})
 
 
 # ---------------------------------------------------------------------------- live server

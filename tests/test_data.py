@@ -6,16 +6,9 @@ import torch
 from PIL import Image
 
 from conftest import shape_pair, write_folders, write_side_by_side
-from pix2pix.data import (
-    DataError,
-    EpochSampler,
-    PairedDataset,
-    load_pair,
-    read_palette,
-    scan,
-    split_validation,
-)
-from pix2pix.imaging import ImageReadError, load_rgb, to_rgb, to_tensor
+from pix2pix.training.data import DataError, read_palette, scan, split_validation
+from pix2pix.training.dataset import EpochSampler, PairedDataset, load_pair
+from pix2pix.images.imaging import ImageReadError, load_rgb, to_rgb, to_tensor
 
 
 def test_side_by_side_layout_with_bad_files(tmp_path):
@@ -230,7 +223,7 @@ def test_to_rgb_composites_on_white():
 def test_evaluate_on_a_list_takes_exactly_its_names_from_any_split(tmp_path):
     """A fixed validation list (the shipped models' cards) names files wherever they sit: the
     items list and the figures list of one folder are scored apart, not as its whole val/."""
-    from pix2pix.evaluate import select_pairs
+    from pix2pix.training.evaluate import select_pairs
 
     write_side_by_side(tmp_path / "d" / "train", 6)
     write_side_by_side(tmp_path / "d" / "val", 4, start=10)

@@ -37,13 +37,13 @@ def test_torchrun_cli_two_processes(tiny_data, tmp_path):
 def test_ranks_stay_in_sync(tiny_data, tmp_path):
     # The script owns the process group, as a caller embedding the trainer would. Each rank
     # writes its own parameters: no collective runs after fit(), so none can still be in
-    # flight in a gloo thread when the interpreter exits (see train.process_group).
+    # flight in a gloo thread when the interpreter exits (see training.distributed.process_group).
     script = tmp_path / "check.py"
     script.write_text(textwrap.dedent(f"""
         import sys, torch, torch.distributed as dist
         sys.path.insert(0, {str(ROOT)!r})
         from pix2pix.config import ModelConfig, TrainConfig
-        from pix2pix.train import Trainer
+        from pix2pix.training.trainer import Trainer
         dist.init_process_group("gloo")
         cfg = TrainConfig(epochs=2, batch_size=2, workers=0, val_fraction=0.0)
         t = Trainer({str(tiny_data)!r}, {str(tmp_path / "run")!r}, ModelConfig(ngf=8, ndf=8, image_size=64), cfg)

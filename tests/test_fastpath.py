@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from conftest import trained_like_generator
-from pix2pix import fastpath
+from pix2pix.inference import fastpath
 from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
 from pix2pix.hardware import Precision
-from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image
-from pix2pix.mixed import InDtype
+from pix2pix.inference.infer import FAST_PATH_TOLERANCE, Sketch2Image
+from pix2pix.inference.mixed import InDtype
 from pix2pix.io import load_checkpoint
-from pix2pix.train import Trainer
+from pix2pix.training.trainer import Trainer
 
 
 @pytest.fixture

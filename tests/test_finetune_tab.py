@@ -10,9 +10,9 @@ import pytest
 
 from appkit import SKETCH_MODEL, make_models
 from conftest import write_side_by_side
-from demo import models, training
+from demo import models, run_storage, training, training_data, training_view
 from demo.settings import Settings
-from pix2pix.progress import MonitorState
+from pix2pix.training.progress import MonitorState
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def settings(tmp_path, monkeypatch):
 def finished(settings):
     """A 3-step run from scratch called "mine", ended."""
     write_side_by_side(settings.data_roots[0] / "shapes", 8)
-    _, checked, _ = training.check_folder(settings, "shapes", False, "")
-    training.start(settings, checked, photos_only=False, init=training.SCRATCH, unit="steps", length=3, lr=2e-4,
+    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
+    training.start(settings, checked, photos_only=False, init=models.SCRATCH, unit="steps", length=3, lr=2e-4,
                    batch_size=1, direction="AtoB", val_fraction=0.25, name="mine", ngf=8, ndf=8, input_kind="auto")
     assert settings.jobs.wait(240)
     return settings
@@ -37,17 +37,17 @@ def finished(settings):
 def test_stopping_says_what_the_run_does_instead_of_a_frozen_eta():
     state = MonitorState(status="stopping", step=4, total=20, eta_s=75, images_per_s=2.5, phase="saving",
                          message="Stopping after the current step…")
-    shown = training.progress_html(state)
+    shown = training_view.progress_html(state)
     assert "<b>Stopping</b>" in shown and "saving…" in shown and "left" not in shown and "images/s" not in shown
-    judging = training.progress_html(MonitorState(status="running", step=6, total=20, eta_s=75, images_per_s=2.5,
+    judging = training_view.progress_html(MonitorState(status="running", step=6, total=20, eta_s=75, images_per_s=2.5,
                                                   phase="validating"))
     assert "validating…" in judging and "left" not in judging
 
 
 def test_the_loss_legend_names_every_line_in_its_colour():
-    legend = training.loss_legend()
+    legend = training_view.loss_legend()
     for name in ("G_GAN", "G_L1", "D_real", "D_fake", "G_FM"):
-        assert f"{training.LOSS_COLOURS[name]}\"></i><b>{name}</b>" in legend
+        assert f"{training_view.LOSS_COLOURS[name]}\"></i><b>{name}</b>" in legend
 
 
 def test_a_reopened_page_gets_the_plot_samples_and_sizes_of_the_last_run(finished):
@@ -58,42 +58,42 @@ def test_a_reopened_page_gets_the_plot_samples_and_sizes_of_the_last_run(finishe
 
 
 def test_a_page_opened_before_any_run_shows_nothing_to_bring_back(settings):
-    assert training.open_tab(settings)[2:7] == (training.IDLE, None, None, "", None)
+    assert training.open_tab(settings)[2:7] == (training_view.IDLE, None, None, "", None)
 
 
 def test_a_stray_file_among_the_runs_is_no_run_and_breaks_nothing(settings, tmp_path):
     (tmp_path / "runs" / "train.log").write_text("a log kept next to the runs\n")
-    usage, choices = training.storage(settings)
+    usage, choices = run_storage.storage(settings)
     assert "train.log" not in str(choices.choices) and f"run/{SKETCH_MODEL}" in str(choices.choices)
-    assert "**Runs**" in usage and training.open_tab(settings)[2] == training.IDLE
+    assert "**Runs**" in usage and training.open_tab(settings)[2] == training_view.IDLE
 
 
 def test_fine_tuned_models_say_when_how_long_and_how_well(finished):
     label = dict((v, k) for k, v in models.choices(models.available()))["mine"]
     assert " steps · val L1 0." in label and "3 steps" in label, label
     assert dict((v, k) for k, v in models.choices(models.available()))[SKETCH_MODEL].startswith(SKETCH_MODEL)
-    choices = dict((v, k) for k, v in training.storage(finished)[1].constructor_args["choices"])
+    choices = dict((v, k) for k, v in run_storage.storage(finished)[1].constructor_args["choices"])
     assert "3 steps · val L1" in choices["run/mine"]
     assert choices["checkpoints/mine"].startswith("checkpoints of mine · ") and "the model stays" in choices["checkpoints/mine"]
     assert "checkpoints/" + SKETCH_MODEL not in choices  # no checkpoints there: nothing to offer
 
 
 def test_deleting_a_runs_checkpoints_keeps_its_model(finished):
-    question, row, _ = training.ask_delete(finished, "checkpoints/mine")
+    question, row, _ = run_storage.ask_delete(finished, "checkpoints/mine")
     assert "checkpoints of **mine**" in question and "can no longer be resumed" in question and row.visible
-    training.delete(finished, "checkpoints/mine", None)
+    run_storage.delete(finished, "checkpoints/mine", None)
     run = Path(models.find(models.available(), "mine").path).parent
     assert not (run / "checkpoints").exists() and (run / "model" / "model.safetensors").is_file()
-    choices = dict((v, k) for k, v in training.storage(finished)[1].constructor_args["choices"])
+    choices = dict((v, k) for k, v in run_storage.storage(finished)[1].constructor_args["choices"])
     assert "run/mine" in choices and "checkpoints/mine" not in choices
 
 
 def test_renaming_a_run_renames_its_model_and_it_still_resumes(finished):
-    from pix2pix.train import Trainer
+    from pix2pix.training.trainer import Trainer
 
-    box, row, _ = training.ask_rename(finished, "run/mine")
+    box, row, _ = run_storage.ask_rename(finished, "run/mine")
     assert box.value == "mine" and row.visible
-    training.rename(finished, "run/mine", "shapes-best")
+    run_storage.rename(finished, "run/mine", "shapes-best")
     entry = models.find(models.available(), "shapes-best")
     assert entry is not None and entry.info.name == "shapes-best" and models.find(models.available(), "mine") is None
     assert Trainer.resume(entry.path.parent, steps=4).fit().step == 4
@@ -107,7 +107,7 @@ def test_renaming_a_run_renames_its_model_and_it_still_resumes(finished):
 ])
 def test_a_bad_rename_gets_a_sentence(finished, choice, name, message):
     with pytest.raises(gr.Error, match=message):
-        training.rename(finished, choice, name)
+        run_storage.rename(finished, choice, name)
     assert models.find(models.available(), "mine") is not None
 
 
@@ -121,8 +121,8 @@ def test_a_bad_rename_gets_a_sentence(finished, choice, name, message):
 ])
 def test_a_wrong_number_in_the_form_is_named(settings, caplog, field, value, message):
     write_side_by_side(settings.data_roots[0] / "shapes", 8)
-    _, checked, _ = training.check_folder(settings, "shapes", False, "")
-    form = dict(photos_only=False, init=training.SCRATCH, unit="steps", length=3, lr=2e-4, batch_size=1,
+    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
+    form = dict(photos_only=False, init=models.SCRATCH, unit="steps", length=3, lr=2e-4, batch_size=1,
                 direction="AtoB", val_fraction=0.25, name="bad", ngf=8, ndf=8, input_kind="auto") | {field: value}
     with pytest.raises(gr.Error, match=message):
         training.start(settings, checked, **form)
@@ -146,7 +146,7 @@ def test_out_of_view_the_progress_poll_changes_nothing_until_the_run_ends(settin
     assert in_view is True and timer.value == training.POLL_S
     shown = training.poll(settings, None, in_view)
     assert "step 2 / 20" in shown[0] and shown[5].active
-    from pix2pix.priority import interactive
+    from pix2pix.training.priority import interactive
 
     with interactive():  # someone draws: the run waits, and only its progress line is sent
         drawing = training.poll(settings, None, in_view)

@@ -16,10 +16,10 @@ from PIL import Image, ImageFile
 
 from appkit import SKETCH_MODEL, free_port, make_models, sketch
 from conftest import ROOT, write_side_by_side
-from pix2pix import imaging
-from pix2pix.batching import Batcher, batcher
+from pix2pix.images import imaging
+from pix2pix.inference.batching import Batcher, batcher
 from pix2pix.catalog import installed
-from pix2pix.imaging import ImageReadError, ImageTooLarge, image_size, open_image
+from pix2pix.images.imaging import ImageReadError, ImageTooLarge, image_size, open_image
 
 # ---------------------------------------------------------------------------- batching
 
@@ -76,7 +76,7 @@ def ask_together(b: Batcher, model: SlowModel, requests: list[tuple[int, int | N
 @pytest.fixture
 def numpy_outputs(monkeypatch):
     """SlowModel.run answers numpy arrays, not tensors."""
-    import pix2pix.batching as batching
+    import pix2pix.inference.batching as batching
 
     monkeypatch.setattr(batching, "to_pil", lambda t: Image.fromarray(
         np.clip((np.asarray(t).transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)))
@@ -148,7 +148,7 @@ def test_an_error_reaches_every_caller_of_its_batch_and_no_one_else(numpy_output
 
 def test_a_real_model_gives_the_same_images_batched(tmp_path):
     """The app's path: concurrent requests through the batcher equal one-at-a-time results."""
-    from pix2pix.infer import Sketch2Image
+    from pix2pix.inference.infer import Sketch2Image
 
     make_models(tmp_path)
     model = Sketch2Image.load(tmp_path / SKETCH_MODEL / "model")
@@ -208,7 +208,7 @@ def test_the_stated_limit_takes_a_24_megapixel_photo():
 
 
 def test_a_data_scan_skips_and_lists_an_image_over_the_limit(tmp_path, monkeypatch):
-    from pix2pix.data import scan
+    from pix2pix.training.data import scan
 
     write_side_by_side(tmp_path / "data", 3, size=16)
     png_of(tmp_path / "data" / "huge.png", (64, 32))  # a side-by-side pair, but over the (lowered) limit
@@ -309,29 +309,29 @@ def test_a_full_uploads_folder_makes_room_or_refuses(app_settings, tmp_path):
 
 
 def test_storage_shows_usage_and_deletes_after_a_question(app_settings, tmp_path):
-    from demo import training
+    from demo import run_storage, training, training_data
 
     make_models(tmp_path / "runs")
     checked = training.check_zip(app_settings, str(zip_of(tmp_path)), False, "")[2]
-    usage, choices = training.storage(app_settings)
+    usage, choices = run_storage.storage(app_settings)
     assert "**Uploads** " in usage and " of 10.0 GB (1)" in usage and "**Runs** " in usage and "20.0 GB (2)" in usage
     values = [v for _, v in choices.choices]
     upload = next(v for v in values if v.startswith("upload/"))
     assert f"run/{SKETCH_MODEL}" in values
     with pytest.raises(gr.Error, match="Choose an upload or a run"):
-        training.ask_delete(app_settings, None)
-    question, row, renaming = training.ask_delete(app_settings, f"run/{SKETCH_MODEL}")
+        run_storage.ask_delete(app_settings, None)
+    question, row, renaming = run_storage.ask_delete(app_settings, f"run/{SKETCH_MODEL}")
     assert f"Delete the run **{SKETCH_MODEL}**" in question and "leaves the model pickers" in question and row.visible
     assert not renaming.visible  # one question at a time
-    out = training.delete(app_settings, f"run/{SKETCH_MODEL}", checked)
+    out = run_storage.delete(app_settings, f"run/{SKETCH_MODEL}", checked)
     assert not (tmp_path / "runs" / SKETCH_MODEL).exists() and not out[2].visible
     assert out[4] is not None and not isinstance(out[4], str)  # the checked data was not this run: kept
-    out = training.delete(app_settings, upload, checked)
-    assert not Path(checked).exists() and out[4] == training.NO_DATA and out[5] is None
+    out = run_storage.delete(app_settings, upload, checked)
+    assert not Path(checked).exists() and out[4] == training_data.NO_DATA and out[5] is None
     with pytest.raises(gr.Error, match="not the name|no "):
-        training.delete(app_settings, "run/../../etc", None)
+        run_storage.delete(app_settings, "run/../../etc", None)
     with pytest.raises(gr.Error, match="Choose an upload or a run"):
-        training.delete(app_settings, "weights/fashion", None)
+        run_storage.delete(app_settings, "weights/fashion", None)
 
 
 class RunningJobs:
@@ -347,7 +347,7 @@ class RunningJobs:
 
 
 def test_what_the_running_run_uses_cannot_be_deleted_or_evicted(app_settings, tmp_path):
-    from demo import training
+    from demo import run_storage, training
 
     make_models(tmp_path / "runs")
     checked = training.check_zip(app_settings, str(zip_of(tmp_path)), False, "")[2]
@@ -355,7 +355,7 @@ def test_what_the_running_run_uses_cannot_be_deleted_or_evicted(app_settings, tm
     app_settings.training_data = Path(checked)
     for choice in (f"run/{SKETCH_MODEL}", f"upload/{Path(checked).parent.name}"):
         with pytest.raises(gr.Error, match="in use by the run in progress"):
-            training.ask_delete(app_settings, choice)
+            run_storage.ask_delete(app_settings, choice)
     age(Path(checked).parent, 7200)
     app_settings.upload_quota_gb = 1.5 * sum(f.stat().st_size for f in Path(checked).rglob("*")) / 1e9
     with pytest.raises(gr.Error, match="Delete old uploads"):
@@ -364,27 +364,27 @@ def test_what_the_running_run_uses_cannot_be_deleted_or_evicted(app_settings, tm
 
 
 def test_no_run_starts_beyond_the_runs_quota(app_settings, tmp_path):
-    from demo import training
+    from demo import models, training
 
     make_models(tmp_path / "runs")
     app_settings.runs_quota_gb = 1e-6
     with pytest.raises(gr.Error, match=r"runs take .* of the 1 KB .*delete old runs"):
-        training.start(app_settings, str(tmp_path), False, training.SCRATCH, "steps", 1, 2e-4, 1, "AtoB", 0.1,
+        training.start(app_settings, str(tmp_path), False, models.SCRATCH, "steps", 1, 2e-4, 1, "AtoB", 0.1,
                        "new-run", 8, 8, "auto")
 
 
 @pytest.mark.parametrize("path, message", [("a\0b", "NUL"), ("x" * 5000, "at most 1,024")])
 def test_data_folder_paths_no_file_system_holds(app_settings, path, message):
-    from demo import training
+    from demo import training_data
 
     with pytest.raises(gr.Error, match=message):
-        training.check_folder(app_settings, path, False, "")
+        training_data.check_folder(app_settings, path, False, "")
 
 
 def test_the_limits_are_stated_in_the_fine_tune_tab(app_settings):
-    from demo import training
+    from demo import run_storage
 
-    text = training.limits_text(app_settings)
+    text = run_storage.limits_text(app_settings)
     assert "1,024 MB" in text and "2.1 GB" in text and "50,000 files" in text and "10.0 GB" in text
 
 
@@ -486,7 +486,7 @@ def test_without_training_there_is_no_fine_tune_tab(tmp_path):
 
 def _tiny_run(tmp_path: Path, **kw):
     from pix2pix.config import ModelConfig, TrainConfig
-    from pix2pix.train import Trainer
+    from pix2pix.training.trainer import Trainer
 
     write_side_by_side(tmp_path / "data", 8)
     cfg = TrainConfig(**{"epochs": 1, "batch_size": 2, "val_fraction": 0.25, "workers": 0} | kw)
@@ -503,7 +503,7 @@ def _tiny_run(tmp_path: Path, **kw):
 ])
 def test_a_tampered_checkpoint_is_refused_before_anything_is_built(tmp_path, where, key, value, named):
     from pix2pix.io import load_checkpoint, save_checkpoint
-    from pix2pix.train import Trainer, TrainingError
+    from pix2pix.training.trainer import Trainer, TrainingError
 
     _tiny_run(tmp_path).fit()
     path = tmp_path / "run" / "checkpoints" / "last.pt"
@@ -522,8 +522,8 @@ def test_a_run_folder_that_stops_taking_files_ends_in_one_clear_line(tmp_path, c
     import shutil
 
     from pix2pix.io import load_checkpoint
-    from pix2pix.progress import Callback, RunMonitor
-    from pix2pix.train import Trainer, TrainingError
+    from pix2pix.training.progress import Callback, RunMonitor
+    from pix2pix.training.trainer import Trainer, TrainingError
 
     class BreakTheFolder(Callback):
         def on_step(self, ev):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix import hints
+from pix2pix.training import hints
 from pix2pix.config import ModelConfig
 from pix2pix.models import build_discriminator, build_generator, count_params, feature_matching_loss, with_hint_channels
 

@@ -6,11 +6,11 @@ import torch
 from PIL import Image
 
 from conftest import trained_like_generator
-from pix2pix import infer
+from pix2pix.inference import infer
 from pix2pix.config import LabelClass, ModelConfig, ModelInfo
 from pix2pix.hardware import cpu_has_native_bf16, fast_dtype
-from pix2pix.infer import FAST_PATH_TOLERANCE, Sketch2Image, get_model
-from pix2pix.rewrite import fold_batchnorm, resize_as_transposed
+from pix2pix.inference.infer import FAST_PATH_TOLERANCE, Sketch2Image, get_model
+from pix2pix.inference.rewrite import fold_batchnorm, resize_as_transposed
 from pix2pix.io import save_pretrained
 
 CFG = ModelConfig(ngf=8, image_size=64)

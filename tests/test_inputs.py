@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw
 
 from appkit import PALETTE, sketch
 from conftest import ROOT, SHARED_DATA, requires_shared_data
-from pix2pix.imaging import open_image
-from pix2pix.inputs import mismatch
+from pix2pix.images.imaging import open_image
+from pix2pix.images.inputs import mismatch
 
 EXAMPLES = ROOT / "demo" / "examples"
 FACADES = [tuple(c.color) for c in PALETTE]

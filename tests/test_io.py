@@ -107,7 +107,7 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    import pix2pix.imaging as imaging
+    import pix2pix.images.imaging as imaging
 
     real_replace = imaging.os.replace
     monkeypatch.setattr(imaging.os, "replace", boom)

@@ -1,4 +1,4 @@
-"""The app's request threads reuse the memory of the calls before them (pix2pix.memory)."""
+"""The app's request threads reuse the memory of the calls before them (pix2pix.inference.memory)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PASSES = """
 import json, resource, sys, threading
 sys.path.insert(0, {root!r})
 if {one_heap}:
-    from pix2pix.memory import one_heap
+    from pix2pix.inference.memory import one_heap
     assert one_heap()
 import torch
 from pix2pix.config import ModelConfig

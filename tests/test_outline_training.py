@@ -6,8 +6,9 @@ import random
 from PIL import Image, ImageDraw
 
 from pix2pix.config import ModelConfig, TrainConfig
+from pix2pix.images.outline_store import OutlineStore
 from pix2pix.io import load_pretrained
-from pix2pix.train import Trainer
+from pix2pix.training.trainer import Trainer
 
 
 def product_photo(seed: int, size: int = 96) -> Image.Image:
@@ -22,7 +23,8 @@ def product_photo(seed: int, size: int = 96) -> Image.Image:
     return img
 
 
-def test_train_on_photos_only(tmp_path):
+def test_train_on_photos_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))
     data = tmp_path / "photos"
     data.mkdir()
     for i in range(6):
@@ -34,7 +36,7 @@ def test_train_on_photos_only(tmp_path):
     assert end.status == "finished" and end.step == 2  # 6 photos, 2 held out, batch 2
     scan = json.loads((run / "run.json").read_text())["scan"]
     assert scan["layout"] == "photos" and any("broken.jpg" in s["file"] for s in scan["skipped"])
-    assert len(list((run / "cache" / "outlines").glob("*.png"))) >= 4  # extraction cached once per photo
+    assert len(OutlineStore(tmp_path / "cache" / "outlines")) == 6  # each photo's extraction kept once
     _, _, info = load_pretrained(run)
     assert info.input_kind == "sketch"
     # the sample grid shows a drawn outline (mostly white, some black ink) as the input
@@ -42,3 +44,28 @@ def test_train_on_photos_only(tmp_path):
     outline = grid.crop((0, 0, 64, 64))
     hist = outline.histogram()
     assert sum(hist[:64]) > 20 and sum(hist[200:]) > 0.6 * 64 * 64
+
+
+def test_a_second_run_on_the_same_photos_extracts_nothing(tmp_path, monkeypatch):
+    """The store is keyed by the photo's content: a later run, or a copy of the folder, reuses
+    every extraction; only the roughening is made per sample."""
+    from pix2pix.images import pairs
+
+    monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(4):
+        product_photo(i).save(data / f"{i}.jpg", quality=95)
+    cfg = TrainConfig(epochs=1, batch_size=2, workers=0, outlines=True, val_fraction=0.25)
+    Trainer(data, tmp_path / "first", ModelConfig(ngf=8, ndf=8, image_size=64), cfg).fit()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in data.iterdir():
+        (copy / f"renamed-{f.name}").write_bytes(f.read_bytes())
+
+    def no_extraction(_):
+        raise AssertionError("extracted again")
+
+    monkeypatch.setattr(pairs, "extract_parts", no_extraction)
+    end = Trainer(copy, tmp_path / "second", ModelConfig(ngf=8, ndf=8, image_size=64), cfg).fit()
+    assert end.status == "finished" and end.step == 2

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from pix2pix import pairs
+from pix2pix.images import pairs
 from pix2pix.cli import main as cli
-from pix2pix.data import scan
-from pix2pix.imaging import ImageReadError
-from pix2pix.outlines import OutlineParts, extract_parts, photo_to_outline
-from pix2pix.pairs import OutlinePairMaker, unsquash
-from pix2pix.strokes import render_outline
+from pix2pix.training.data import scan
+from pix2pix.images.imaging import ImageReadError
+from pix2pix.images.outlines import OutlineParts, extract_parts, photo_to_outline
+from pix2pix.images.outline_store import OutlineStore
+from pix2pix.images.pairs import OutlinePairMaker, unsquash
+from pix2pix.images.strokes import render_outline
 
 SIZE = 224
 TSHIRT = [(62, 40), (96, 32), (128, 32), (162, 40), (200, 80), (178, 104), (160, 92),
@@ -138,9 +139,9 @@ def test_cache_is_written_then_read(tmp_path, monkeypatch):
     path = tmp_path / "shirt.png"
     photo(tshirt).save(path)
     cache = tmp_path / "cache"
-    maker = OutlinePairMaker(256, cache_dir=cache, augment=False)
+    maker = OutlinePairMaker(256, store=cache, augment=False)
     first = maker(path)
-    files = list(cache.glob("*.png"))
+    files = list(cache.rglob("*.png"))
     assert len(files) == 1
     assert OutlineParts.from_image(Image.open(files[0])).silhouette.any()
 
@@ -151,6 +152,36 @@ def test_cache_is_written_then_read(tmp_path, monkeypatch):
     second = maker(path)
     assert first[0].tobytes() == second[0].tobytes()
     assert first[1].tobytes() == second[1].tobytes()
+
+
+def test_the_store_is_keyed_by_content_and_settings(tmp_path, monkeypatch):
+    """An edited photo gets a new extraction; the same bytes elsewhere reuse it; so do the
+    aspect and margin only when they match, since they change what is extracted and framed."""
+    photo(tshirt).save(tmp_path / "a.png")
+    store = OutlineStore(tmp_path / "store")
+    OutlinePairMaker(64, store=store, augment=False)(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes())
+    calls = []
+    real = pairs.extract_parts
+    monkeypatch.setattr(pairs, "extract_parts", lambda p: calls.append(1) or real(p))
+    OutlinePairMaker(64, store=store, augment=False)(tmp_path / "b.png")
+    assert calls == [] and len(store) == 1
+    OutlinePairMaker(64, store=store, augment=False, aspect=3 / 4)(tmp_path / "b.png")
+    OutlinePairMaker(64, store=store, augment=False, margin=0.1)(tmp_path / "b.png")
+    photo(lambda d: d.ellipse((10, 20, 50, 40), fill=(200, 30, 30))).save(tmp_path / "b.png")
+    OutlinePairMaker(64, store=store, augment=False)(tmp_path / "b.png")
+    assert len(calls) == 3 and len(store) == 4
+
+
+def test_a_damaged_store_entry_is_made_again(tmp_path):
+    photo(tshirt).save(tmp_path / "a.png")
+    store = OutlineStore(tmp_path / "store")
+    first = OutlinePairMaker(64, store=store, augment=False)(tmp_path / "a.png")
+    (entry,) = (tmp_path / "store").rglob("*.png")
+    entry.write_bytes(b"half a png")
+    again = OutlinePairMaker(64, store=store, augment=False)(tmp_path / "a.png")
+    assert first[0].tobytes() == again[0].tobytes()
+    assert OutlineParts.from_image(Image.open(entry)).silhouette.any()
 
 
 def test_parts_round_trip_through_an_image():
@@ -239,11 +270,11 @@ def test_cache_is_keyed_by_the_extractor_version(tmp_path, monkeypatch):
     path = tmp_path / "shirt.png"
     photo(tshirt).save(path)
     cache = tmp_path / "cache"
-    maker = OutlinePairMaker(64, cache_dir=cache, augment=False)
+    maker = OutlinePairMaker(64, store=cache, augment=False)
     maker(path)
     monkeypatch.setattr(pairs, "OUTLINE_VERSION", pairs.OUTLINE_VERSION + 1)
     maker(path)  # a new extractor does not reuse the old one's outlines
-    assert len(list(cache.glob("*.png"))) == 2
+    assert len(list(cache.rglob("*.png"))) == 2
 
 
 def test_clean_strokes_have_the_pen_width():

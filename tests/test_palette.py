@@ -2,7 +2,7 @@ import numpy as np
 from PIL import Image
 
 from pix2pix.config import LabelClass
-from pix2pix.palette import label_ids, snap_to_palette
+from pix2pix.images.palette import label_ids, snap_to_palette
 
 PALETTE = [LabelClass(1, "background", (0, 0, 170)), LabelClass(2, "facade", (0, 0, 255)),
            LabelClass(3, "window", (0, 85, 255)), LabelClass(7, "balcony", (170, 255, 85))]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from pix2pix import priority
-from pix2pix.priority import YieldToRequests, busy, interactive
+from pix2pix.training import priority
+from pix2pix.training.priority import YieldToRequests, busy, interactive
 
 
 def test_a_request_marks_the_process_busy_until_a_grace_period_after_it():
@@ -53,7 +53,7 @@ def test_the_wait_is_bounded_and_a_stop_ends_it_at_once(monkeypatch):
 
 def test_the_apps_training_run_waits_while_a_user_waits(tiny_data, tmp_path):
     from pix2pix.config import ModelConfig, TrainConfig
-    from pix2pix.jobs import TrainingJobs
+    from demo.jobs import TrainingJobs
 
     jobs = TrainingJobs()
     with interactive():  # a result being made for the whole time
@@ -78,7 +78,7 @@ def test_a_training_run_in_another_process_hears_of_the_apps_requests(tmp_path):
     marker = tmp_path / "requests"
     assert not busy(grace=0.0, marker=marker)  # no app has run: nothing to wait for
     app = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pix2pix import priority; priority.share(__import__('pathlib').Path(r'%s'))\n"
+        "import time; from pix2pix.training import priority; priority.share(__import__('pathlib').Path(r'%s'))\n"
         "for _ in range(12):\n    with priority.interactive(): time.sleep(0.05)\n" % marker)])
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline:

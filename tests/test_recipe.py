@@ -12,14 +12,15 @@ from PIL import Image, ImageDraw
 
 from appkit import train_hint_model
 from conftest import ROOT, cli_env
-from pix2pix import hints
+from pix2pix.training import hints
 from pix2pix.cli import main
 from pix2pix.config import RECIPES, ConfigError, ModelConfig, ModelInfo, TrainConfig
-from pix2pix.data import PairedDataset, scan
-from pix2pix.infer import Sketch2Image
+from pix2pix.training.data import scan
+from pix2pix.training.dataset import PairedDataset
+from pix2pix.inference.infer import Sketch2Image
 from pix2pix.io import load_checkpoint, load_pretrained
-from pix2pix.objective import EMA_WARMUP, Pix2Pix
-from pix2pix.train import Trainer
+from pix2pix.training.objective import EMA_WARMUP, Pix2Pix
+from pix2pix.training.trainer import Trainer
 
 TINY = ModelConfig(ngf=8, ndf=8, image_size=32)
 
@@ -160,7 +161,7 @@ def test_train_hints_then_generate_with_hints_follows_the_colour(tmp_path):
 
 
 def test_evaluate_with_sampled_hints_is_reproducible(tiny_data, tmp_path):
-    from pix2pix.evaluate import evaluate
+    from pix2pix.training.evaluate import evaluate
 
     Trainer(tiny_data, tmp_path / "run", TINY, TrainConfig(steps=2, batch_size=2, workers=0, val_fraction=0.25,
                                                            hints=True)).fit()

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, SHARED_DATA, requires_shared_data
-from pix2pix.infer import get_model
+from pix2pix.inference.infer import get_model
 from pix2pix.catalog import list_models, read_config
 
 pytestmark = pytest.mark.slow  # the real shipped weights
@@ -64,7 +64,7 @@ def test_facades_model_turns_an_example_label_map_into_a_facade():
 def test_facades_against_the_trivial_baselines_on_its_validation_list():
     """Far better than echoing the label map, and better than the blurry mean photo on L1
     and SSIM (the first model, a GAN painting unaligned texture, was only level with it)."""
-    from pix2pix.evaluate import evaluate
+    from pix2pix.training.evaluate import evaluate
 
     names = [x for x in (WEIGHTS / "facades" / "val_list.txt").read_text().splitlines() if x and not x.startswith("#")]
     data = SHARED_DATA / "cmp-facades-base"
@@ -98,7 +98,7 @@ def test_fashion_items_and_figures_on_their_validation_lists():
     """The card's claims: items below the first model's L1 (0.082), a quarter lower again with
     8 hints from the photo; figures (garments worn) better than an all-white guess on L1 and
     SSIM. (The mean-photo baseline is in the card: averaging 2,000 photos is slow for a test.)"""
-    from pix2pix.evaluate import evaluate
+    from pix2pix.training.evaluate import evaluate
 
     model = get_model("fashion", device="cpu")
     data = SHARED_DATA / "fashion-products" / "images"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from pix2pix.sketch import (
+from pix2pix.images.sketch import (
     STROKE_PX,
     Frame,
     SketchError,

@@ -11,15 +11,16 @@ import pytest
 import torch
 
 from conftest import ROOT, cli_env, write_side_by_side
-from pix2pix import train as train_module
+from pix2pix.training import judging, run_data, trainer as train_module
 from pix2pix.config import ModelConfig, TrainConfig
-from pix2pix.data import PairedDataset, scan
+from pix2pix.training.data import scan
+from pix2pix.training.dataset import PairedDataset
 from pix2pix.io import load_checkpoint, load_pretrained, save_checkpoint
-from pix2pix.metrics import image_metrics
+from pix2pix.training.metrics import image_metrics
 from pix2pix.models import build_generator
-from pix2pix.objective import Pix2Pix, lr_factor
-from pix2pix.progress import Callback, RunMonitor
-from pix2pix.train import Trainer, TrainingError
+from pix2pix.training.objective import Pix2Pix, lr_factor
+from pix2pix.training.progress import Callback, RunMonitor
+from pix2pix.training.trainer import Trainer, TrainingError
 
 TINY = ModelConfig(ngf=8, ndf=8, image_size=32)
 NOISY = ModelConfig(ngf=8, ndf=8, image_size=64)  # at 64 the U-Net has a dropout layer: steps draw random numbers
@@ -210,10 +211,10 @@ def test_a_stop_while_validating_ends_there_and_the_resumed_run_validates_that_e
 
 def test_a_stop_saves_on_a_few_images_without_validating(tiny_data, tmp_path, monkeypatch):
     used = []
-    real = train_module.recalibrate_bn
-    monkeypatch.setattr(train_module, "recalibrate_bn", lambda G, ds, keys, *a, **k: used.append(len(keys)) or
+    real = judging.recalibrate_bn
+    monkeypatch.setattr(judging, "recalibrate_bn", lambda G, ds, keys, *a, **k: used.append(len(keys)) or
                         real(G, ds, keys, *a, **k))
-    monkeypatch.setattr(train_module, "STOP_BN_IMAGES", 2)
+    monkeypatch.setattr(judging, "STOP_BN_IMAGES", 2)
     stopper = StopIn("step", 4)
     Trainer(tiny_data, tmp_path / "run", NOISY, tiny_cfg(epochs=3), callbacks=[stopper], stop=stopper.stop).fit()
     # the end of epoch 1 on all 6 training images; the stop at step 4 on 2, then saved, no validation
@@ -264,8 +265,8 @@ def test_resume_refuses_data_that_changed_the_epoch_length(tiny_data, tmp_path):
 def test_fine_tune_loads_the_init_model_once(tiny_data, tmp_path, monkeypatch):
     Trainer(tiny_data, tmp_path / "base", TINY, tiny_cfg(epochs=1)).fit()
     calls = []
-    real = train_module.load_pretrained
-    monkeypatch.setattr(train_module, "load_pretrained", lambda ref: calls.append(ref) or real(ref))
+    real = run_data.load_pretrained
+    monkeypatch.setattr(run_data, "load_pretrained", lambda ref: calls.append(ref) or real(ref))
     # --init reads the architecture from the model, whatever ModelConfig says
     end = Trainer(tiny_data, tmp_path / "ft", ModelConfig(ngf=64), tiny_cfg(epochs=1, lr=1e-4), init=tmp_path / "base").fit()
     assert end.status == "finished" and calls == [tmp_path / "base"]

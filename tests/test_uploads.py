@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from pix2pix.uploads import (
+from demo.uploads import (
     MAX_DEPTH, PARTIAL, UploadError, entries, extract_zip, folder_size, human_size, make_room, remove,
     resolve_data_folder,
 )

@@ -9,7 +9,7 @@ import gradio as gr
 
 from pix2pix.config import ModelConfig, TrainConfig, default, describe
 
-from .. import training
+from .. import models, run_storage, training, training_data, training_view
 from ..settings import Settings
 from . import PRIVATE
 
@@ -34,7 +34,7 @@ def _data_column(settings: Settings) -> SimpleNamespace:
                         file_types=[".zip"], height=130, elem_id="data-zip"),
         photos=gr.Checkbox(label=_label("outlines"), value=default(TrainConfig, "outlines")),
         check=gr.Button("Check data", elem_id="check-data"),
-        summary=gr.Markdown(training.NO_DATA, elem_id="data-summary"),
+        summary=gr.Markdown(training_data.NO_DATA, elem_id="data-summary"),
     )
 
 
@@ -42,7 +42,7 @@ def _options_column() -> SimpleNamespace:
     """The run's settings: defaults, choices, labels and help come from the config dataclasses."""
     gr.Markdown("### 2 · Options")
     o = SimpleNamespace()
-    o.init = gr.Dropdown(label="Start from", choices=[training.SCRATCH], value=training.SCRATCH,
+    o.init = gr.Dropdown(label="Start from", choices=[models.SCRATCH], value=models.SCRATCH,
                          info="A model to fine-tune (its architecture is kept), or a new one.", elem_id="init-model")
     with gr.Row():
         o.unit = gr.Radio(["epochs", "steps", "minutes"], value="epochs", label="Train for", elem_id="unit",
@@ -77,10 +77,10 @@ def _options_column() -> SimpleNamespace:
 def _progress_column() -> SimpleNamespace:
     gr.Markdown("### 3 · Progress")
     return SimpleNamespace(
-        progress=gr.HTML(training.IDLE, elem_id="run-progress"),
+        progress=gr.HTML(training_view.IDLE, elem_id="run-progress"),
         plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300, x_title="step",
-                         y_title="loss", color_map=training.LOSS_COLOURS, colors_in_legend=[], elem_id="run-losses"),
-        legend=gr.HTML(training.loss_legend(), elem_id="run-legend"),
+                         y_title="loss", color_map=training_view.LOSS_COLOURS, colors_in_legend=[], elem_id="run-losses"),
+        legend=gr.HTML(training_view.loss_legend(), elem_id="run-legend"),
         sample=gr.Image(label="Latest samples: input · target · generated", type="pil",
                         interactive=False, buttons=["fullscreen"], elem_id="run-sample"),
         metrics=gr.Markdown(elem_id="run-metrics"),
@@ -92,7 +92,7 @@ def _storage_section(settings: Settings) -> SimpleNamespace:
     deleting a run's checkpoints once its model is kept, and renaming a run."""
     with gr.Accordion("Storage", open=False, elem_id="storage"):
         s = SimpleNamespace(usage=gr.Markdown(elem_id="storage-usage"))
-        gr.Markdown(training.limits_text(settings), elem_classes="help")
+        gr.Markdown(run_storage.limits_text(settings), elem_classes="help")
         with gr.Row(equal_height=True):
             s.target = gr.Dropdown(label="Upload, run or a run's checkpoints", choices=[], scale=3,
                                    elem_id="storage-item")
@@ -112,16 +112,16 @@ def _storage_section(settings: Settings) -> SimpleNamespace:
 
 def _wire_storage(settings: Settings, s: SimpleNamespace, d: SimpleNamespace, checked, pickers: list) -> None:
     hide = lambda: (gr.Row(visible=False), gr.Row(visible=False))  # noqa: E731 - a new choice asks again
-    s.ask.click(partial(training.ask_delete, settings), s.target, [s.question, s.confirm, s.renaming], **PRIVATE)
+    s.ask.click(partial(run_storage.ask_delete, settings), s.target, [s.question, s.confirm, s.renaming], **PRIVATE)
     s.no.click(lambda: gr.Row(visible=False), None, s.confirm, **PRIVATE)
     s.target.input(hide, None, [s.confirm, s.renaming], **PRIVATE)
-    s.yes.click(partial(training.delete, settings), [s.target, checked],
+    s.yes.click(partial(run_storage.delete, settings), [s.target, checked],
                 [s.usage, s.target, s.confirm, d.folder, d.summary, checked, *pickers], **PRIVATE)
-    s.ask_rename.click(partial(training.ask_rename, settings), s.target, [s.new_name, s.renaming, s.confirm],
+    s.ask_rename.click(partial(run_storage.ask_rename, settings), s.target, [s.new_name, s.renaming, s.confirm],
                        **PRIVATE)
     s.no_rename.click(lambda: gr.Row(visible=False), None, s.renaming, **PRIVATE)
     for event in (s.do_rename.click, s.new_name.submit):
-        event(partial(training.rename, settings), [s.target, s.new_name], [s.usage, s.target, s.renaming, *pickers],
+        event(partial(run_storage.rename, settings), [s.target, s.new_name], [s.usage, s.target, s.renaming, *pickers],
               **PRIVATE)
 
 
@@ -148,12 +148,12 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown], tabs:
         shown_sample = gr.State(None)
         in_view = gr.State(False)  # the page opens on the Draw tab
 
-    d.check.click(partial(training.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
+    d.check.click(partial(training_data.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
                   **PRIVATE)
     d.archive.upload(partial(training.check_zip, settings), [d.archive, d.photos, o.name],
                      [d.folder, d.summary, checked, o.name, storage.usage, storage.target], **PRIVATE)
     for changed in (d.folder.input, d.photos.input):
-        changed(training.forget_data, None, [d.summary, checked], **PRIVATE)
+        changed(training_data.forget_data, None, [d.summary, checked], **PRIVATE)
     o.start.click(
         partial(training.start, settings),
         [checked, d.photos, o.init, o.unit, o.length, o.lr, o.batch, o.direction, o.val, o.name, o.ngf, o.ndf, o.kind],

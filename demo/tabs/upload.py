@@ -6,7 +6,7 @@ from functools import partial
 
 import gradio as gr
 
-from pix2pix.imaging import LIMIT_EXAMPLE, MAX_PIXELS
+from pix2pix.images.imaging import LIMIT_EXAMPLE, MAX_PIXELS
 
 from .. import handlers, models
 from ..settings import Settings

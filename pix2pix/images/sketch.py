@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .errors import Pix2PixError
+from ..errors import Pix2PixError
 from .imaging import WHITE, ImageReadError, open_image, to_rgb
 
 log = logging.getLogger(__name__)

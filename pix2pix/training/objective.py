@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
-from .config import ModelConfig, TrainConfig
-from .models import adversarial_loss, build_discriminator, build_generator, feature_matching_loss
+from ..config import ModelConfig, TrainConfig
+from ..models import adversarial_loss, build_discriminator, build_generator, feature_matching_loss
 from .progress import ALL_LOSS_NAMES, LOSS_NAMES
 
 STATE_KEYS = ("G", "D", "opt_G", "opt_D", "sched_G", "sched_D", "scaler", "G_ema")

@@ -20,9 +20,9 @@ import torch
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .config import ModelInfo, TrainConfig
+from ..config import ModelInfo, TrainConfig
 from .data import DataScan, Pair, read_palette, write_split
-from .imaging import atomic_write_bytes, sample_grid, save_image, to_pil
+from ..images.imaging import atomic_write_bytes, sample_grid, save_image, to_pil
 from .metrics import MetricAverager, image_metrics
 
 

@@ -3,7 +3,7 @@
 The fast path is chosen for the hardware: BatchNorm folded into the convolutions and
 channels-last memory everywhere; the weights in bf16 where that is measured faster and
 moves the output little (CPUs with native bf16), fp16/bf16 on CUDA GPUs. Where bf16 moves
-it too far, bf16 in the inner levels alone is the next candidate (:mod:`pix2pix.mixed`).
+it too far, bf16 in the inner levels alone is the next candidate (:mod:`pix2pix.inference.mixed`).
 ``tests/test_infer.py`` checks it against plain fp32 within a stated tolerance.
 """
 
@@ -18,19 +18,19 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from .config import ModelConfig, ModelInfo
+from ..config import ModelConfig, ModelInfo
 from .fastpath import AGREE_TOL, auto_path, machine_key, remembered, shape_key
-from .hardware import Precision, pick_device, resolve_precision
-from .errors import Superseded
-from .hints import from_image as hint_tensor
-from .imaging import ImageReadError, to_pil, to_rgb, to_tensor
-from .catalog import WEIGHTS_FILE, resolve_model
-from .io import load_pretrained
+from ..hardware import Precision, pick_device, resolve_precision
+from ..errors import Superseded
+from ..training.hints import from_image as hint_tensor
+from ..images.imaging import ImageReadError, to_pil, to_rgb, to_tensor
+from ..catalog import WEIGHTS_FILE, resolve_model
+from ..io import load_pretrained
 from .mixed import inner_in
-from .models import dropout_layers
-from .palette import snap_to_palette
+from ..models import dropout_layers
+from ..images.palette import snap_to_palette
 from .rewrite import fold_batchnorm, has_resizes, resize_as_transposed
-from .sketch import Frame, frame_image, normalize_sketch
+from ..images.sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
 # tests hold the reduced-precision paths to (bf16 keeps ~3 significant digits).

@@ -11,10 +11,10 @@ import logging
 import threading
 from pathlib import Path
 
-from .config import ModelConfig, ModelInfo, TrainConfig
-from .errors import Pix2PixError
-from .priority import YieldToRequests
-from .progress import MonitorState, RunMonitor
+from pix2pix.config import ModelConfig, ModelInfo, TrainConfig
+from pix2pix.errors import Pix2PixError
+from pix2pix.training.priority import YieldToRequests
+from pix2pix.training.progress import MonitorState, RunMonitor
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TrainingJobs:
         ``on_end(state)`` is called on the training thread once the run has ended (the
         app uses it to refresh its model list).
         """
-        from .train import Trainer  # here, not at import: a page asking how the run goes needs no torch
+        from pix2pix.training.trainer import Trainer  # here, not at import: a page asking how the run goes needs no torch
 
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -61,7 +61,7 @@ class TrainingJobs:
             self._stop = threading.Event()
             self._monitor = monitor = RunMonitor()
             monitor.update(status="starting", message="Scanning the data…", run_dir=Path(out))
-            # The app's run steps aside while someone draws or calls the API (pix2pix.priority).
+            # The app's run steps aside while someone draws or calls the API (pix2pix.training.priority).
             callbacks = [monitor, YieldToRequests(self._stop)]
             trainer = Trainer(data, out, model_cfg, train_cfg, init=init, info=info, callbacks=callbacks, stop=self._stop)
             self._thread = threading.Thread(target=self._run, args=(trainer, monitor, on_end), name="pix2pix-train", daemon=True)

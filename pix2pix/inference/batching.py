@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from .errors import Superseded
-from .imaging import to_pil, to_tensor
+from ..errors import Superseded
+from ..images.imaging import to_pil, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Batcher:
                 raise ValueError(f"Batcher takes the output of prepare(): an RGB {size}x{size} image")
         batch = torch.stack([to_tensor(p.image) for p in prepared])  # (B, 3, S, S) in [-1, 1]
         if getattr(model, "takes_hints", False):
-            from .hints import from_image
+            from ..training.hints import from_image
 
             hints = torch.stack([from_image(p.hints, size) for p in prepared])  # (B, 4, S, S)
             out = model.run(batch, seed, hints=hints, stop=stop)

@@ -1,5 +1,5 @@
-"""Training runs: :class:`Trainer` drives the :class:`~pix2pix.objective.Pix2Pix` objective
-over a folder of pairs and writes a run folder (:mod:`pix2pix.run_folder`).
+"""Training runs: :class:`Trainer` drives the :class:`~pix2pix.training.objective.Pix2Pix` objective
+over a folder of pairs and writes a run folder (:mod:`pix2pix.training.run_folder`).
 
 It runs single-process or under ``torchrun`` (DistributedDataParallel, detected from
 ``RANK``/``WORLD_SIZE``; rank 0 alone writes files and emits events).
@@ -11,111 +11,35 @@ or killed continues exactly as if it never had been.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import os
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 
-from .config import HINT_CHANNELS, PRECISIONS, ConfigError, ModelConfig, ModelInfo, TrainConfig, from_dict
-from .data import (DataError, DataScan, EpochSampler, Pair, PairedDataset, outline_pairs, read_split, scan,
-                   split_validation)
-from .errors import Pix2PixError
-from .fastpath import auto_dtype, shape_key
-from .hardware import describe, pick_device, precision_name, resolve_precision
-from .io import load_checkpoint, load_pretrained, save_checkpoint, save_pretrained
-from .hints import HintSampling
-from .models import with_hint_channels
+from ..config import HINT_CHANNELS, ModelConfig, ModelInfo, TrainConfig, from_dict
+from ..inference.fastpath import auto_dtype, shape_key
+from ..hardware import describe, precision_name, resolve_precision
+from ..images.outline_store import OutlineStore
+from ..io import save_checkpoint, save_pretrained
+from ..models import with_hint_channels
+from .data import read_split
+from .distributed import dist_env, pick_run_device, process_group, rank0_value
+from .judging import Judging, untouched_rng
 from .objective import Pix2Pix, lr_factor
-from .progress import Callback, EpochEvent, RunEnd, RunStart, StepEvent, emit
-from .run_folder import RunFolder, describe_run, judge, recalibrate_bn
+from .progress import Callback, RunEnd, RunStart, StepEvent, emit
+from .run_data import build_data, load_init, scan_and_split, seed_of
+from .run_folder import RunFolder, describe_run
+from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
+                    restore_rng, rng_state)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CHECKPOINT_VERSION", "Pix2Pix", "Trainer", "TrainingError", "lr_factor", "read_checkpoint"]
-
-# 2: the step alone places a run. Version 1 (still read) also held epoch and batch_in_epoch.
-CHECKPOINT_VERSION = 2
-# A stop re-estimates BatchNorm statistics on this many images, not bn_images: it saves in a
-# second or two (256 took 10-15 s on two CPU cores) and the model is still usable.
-STOP_BN_IMAGES = 16
-
-
-class TrainingError(Pix2PixError, RuntimeError):
-    """A run that cannot start or continue; the message is meant for the user."""
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A run's checkpoint, or a :class:`TrainingError` that says why it cannot be resumed."""
-    if not path.exists():
-        raise TrainingError(f"Nothing to resume: {path} does not exist.")
-    try:
-        state = load_checkpoint(path)
-    except ValueError as e:
-        raise TrainingError(str(e)) from None
-    if not isinstance(state, dict) or not isinstance(state.get("version", 1), int):
-        raise TrainingError(f"{path} is not a checkpoint of this project.")
-    if state.get("version", 1) > CHECKPOINT_VERSION:
-        raise TrainingError(f"{path} was written by a newer version of this project; update it to resume this run.")
-    try:
-        _check_state(state)
-    except (ConfigError, KeyError, TypeError, ValueError) as e:
-        raise TrainingError(f"{path} cannot be resumed: {e}") from None
-    return state
-
-
-def _check_state(state: dict) -> None:
-    """What a checkpoint says is checked before anything is built from it: its configs pass
-    the same checks as a new run's, and its counters are whole numbers in range."""
-    for key in ("model_config", "train_config", "info"):
-        if not isinstance(state[key], dict):
-            raise ValueError(f"its {key} is not a table of settings")
-    from_dict(ModelConfig, state["model_config"])
-    from_dict(TrainConfig, state["train_config"])
-    from_dict(ModelInfo, state["info"])
-    if state.get("precision", "fp32") not in PRECISIONS or state.get("precision") == "auto":
-        raise ValueError(f"its number format is not one this project knows: {state['precision']!r}")
-    if not isinstance(state.get("data", ""), str):
-        raise ValueError(f"its data folder is not a path: {state['data']!r}")
-    for key, low in (("step", 0), ("steps_per_epoch", 1), ("loss_steps", 0), ("world_size", 1)):
-        value = state.get(key, low)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{key} must be a whole number of at least {low}, got {value!r}")
-
-
-def default_workers(n_pairs: int, outlines: bool) -> int:
-    """Loader processes: none for small sets or off the main thread (the app trains in a
-    thread, where forking is unsafe); otherwise a few, leaving cores for the maths."""
-    if threading.current_thread() is not threading.main_thread() or n_pairs < 64:
-        return 0
-    cpus = os.cpu_count() or 1
-    return max(1, min(4 if outlines else 2, cpus // 2))
-
-
-def _dist_env() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _seed(*parts: int) -> int:
-    return hash(parts) & 0x7FFF_FFFF_FFFF  # ints hash alike in every process
-
-
-def _generator(*parts: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*parts))
-
-
-def _untouched_rng(device: torch.device):
-    """Evaluation must not move the training run's random generators (dropout draws)."""
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-
 
 UNTIMED = 10**9  # a --minutes run's length until its speed is known; the decay waits for it
 TIMING_S = 60.0  # how long such a run is timed before its length is fixed (the second half counts)
@@ -132,7 +56,7 @@ def timed_length(seconds_left: float, steps_timed: int, seconds_timed: float, st
 
 class LengthTimer:
     """A ``--minutes`` run's length in steps, from its speed over the second half of its first
-    minute (the first half warms up: workers start, the outline cache fills, kernels are chosen)."""
+    minute (the first half warms up: workers start, the outline store fills, kernels are chosen)."""
 
     def __init__(self, minutes: float):
         self.minutes, self.started, self.mark = minutes, time.time(), None
@@ -148,24 +72,6 @@ class LengthTimer:
         return timed_length(self.minutes * 60 - elapsed, step - self.mark[0], now - self.mark[1], step, self.window)
 
 
-def _rank0_value(value: int, world: int, device: torch.device) -> int:
-    """``value`` as rank 0 has it, on every rank (itself without DDP)."""
-    if world == 1:
-        return value
-    flag = torch.tensor([float(value)], device=device if dist.get_backend() == "nccl" else "cpu")
-    dist.broadcast(flag, 0)
-    return int(flag.item())
-
-
-def pick_run_device(cfg: TrainConfig, world: int, local_rank: int) -> tuple[torch.device, torch.dtype | None]:
-    """The device (under torchrun with CUDA: this process's GPU) and the autocast dtype."""
-    device = pick_device(cfg.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return device, resolve_precision(cfg.precision, device, training=True)
-
-
 def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """``precision="auto"`` for training: the faster of fp32 and bf16 for full steps of
     these networks at this batch size, timed on throwaway copies (see :mod:`pix2pix.fastpath`);
@@ -179,200 +85,8 @@ def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: to
             batch.append(torch.zeros(cfg.batch_size, model_cfg.hint_channels, s, s))
         return lambda: model.step(*batch)
 
-    with _untouched_rng(device):
+    with untouched_rng(device):
         return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1)
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"rng_torch": torch.get_rng_state(), "rng_python": random.getstate()}
-    if device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _restore_rng(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["rng_torch"])
-    random.setstate(state["rng_python"])
-    if "rng_cuda" in state and device.type == "cuda":
-        torch.cuda.set_rng_state(state["rng_cuda"], device)
-
-
-def _check_place(state: dict, steps_per_epoch: int, path: Path) -> None:
-    """A checkpoint's step places it only with the epoch length it was written with."""
-    step, spe = state["step"], steps_per_epoch
-    place = (state["epoch"], state["batch_in_epoch"]) if "batch_in_epoch" in state else divmod(step, spe)  # version 1
-    if state.get("steps_per_epoch", spe) != spe or divmod(step, spe) != tuple(place):
-        raise TrainingError(f"{path} does not fit this run's {spe} steps per epoch: resume it with the same data, "
-                            f"batch size and number of processes ({state.get('world_size', 'unknown')}).")
-
-
-@contextlib.contextmanager
-def process_group(world: int, device: torch.device):
-    """Under torchrun, the process group, created here unless the caller made one.
-
-    A group created here is destroyed here, after a barrier and a garbage collection. A
-    gloo worker thread lets go of a finished collective (and of the Python tensors it used,
-    which takes the GIL) only after ``wait()`` has returned; if the interpreter is
-    finalizing by then, that thread is killed inside a noexcept destructor and the process
-    aborts ("terminate called without an active exception"). So a collective on Python
-    tensors must never be the last thing before exit: the barrier carries none and makes
-    every rank finish its last one first, and the collection runs while the interpreter is
-    whole.
-    """
-    own = world > 1 and not dist.is_initialized()
-    if own:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        if own:
-            if ok:  # after a failure the other ranks may never reach a barrier
-                dist.barrier()
-                gc.collect()
-            dist.destroy_process_group()
-
-
-def io_failure(e: OSError, out: Path, step: int, saved_step: int) -> str:
-    """What failed and what was kept, for a file error during a run."""
-    kept = (f"the checkpoint of step {saved_step} in {out} is intact: free the space or fix the folder, then resume it"
-            if saved_step else "nothing was saved")
-    return f"Training stopped at step {step}: could not write {e.filename or out} ({e.strerror or e}); {kept}."
-
-
-def model_info(info: ModelInfo, step: int, epochs: int, records: list[dict]) -> ModelInfo:
-    """What the saved model says of itself: its steps and epochs, and the validation L1 of
-    the latest epoch validated by ``step`` (what tells one fine-tuned model from another)."""
-    extra = {k: v for k, v in info.extra.items() if k != "val_l1"}
-    judged = [r for r in records if r["step"] <= step and "val_l1" in r]
-    if judged:
-        extra["val_l1"] = round(float(judged[-1]["val_l1"]), 4)
-    return replace(info, steps=step, epochs=epochs, extra=extra)
-
-
-@dataclass
-class RunData:
-    """The data side of a run: its pairs, data sets and sampler, and the steps per epoch."""
-
-    found: DataScan
-    train_pairs: list[Pair]
-    val_pairs: list[Pair]
-    train_ds: PairedDataset
-    val_ds: PairedDataset | None
-    show_ds: PairedDataset  # what the sample grids show: validation pairs, else training pairs
-    sampler: EpochSampler
-    steps_per_epoch: int
-    workers: int
-
-    def loader(self, epoch: int, pos: int, batch_size: int, *, seed: int, pin_memory: bool = False) -> DataLoader:
-        """This rank's batches of ``epoch`` from batch ``pos`` on. The loader seeds its workers
-        from a generator of its own: drawing from the global one, which drives dropout, would
-        make a run that restarted mid-epoch differ from one that did not."""
-        self.sampler.set_epoch(epoch, pos * batch_size)
-        return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
-                          pin_memory=pin_memory, generator=_generator(seed, epoch, pos))
-
-
-def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:
-    """What the data folder holds, and its (train, val) pairs."""
-    if data is None:
-        raise TrainingError("No data folder given.")
-    try:
-        found = scan(data, outlines=cfg.outlines)
-        train_pairs, val_pairs = split_validation(found, cfg.val_fraction, cfg.seed, val_list)
-    except DataError as e:
-        raise TrainingError(str(e)) from None
-    if not train_pairs:
-        raise TrainingError(f"No training pairs left in {found.root} after the validation split.")
-    return found, (train_pairs, val_pairs)
-
-
-def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module, ModelConfig, ModelInfo]:
-    """The --init generator in training mode, its architecture, and the info the run starts
-    from: ``info`` if given, else the init model's (palette, input kind)."""
-    generator, model_cfg, init_info = load_pretrained(ref)
-    log.info("starting the generator from %s", ref)
-    return generator.train(), model_cfg, info or replace(init_info, extra=dict(init_info.extra))
-
-
-def _outline_loader(cfg: TrainConfig, size: int, cache: Path, train: bool):
-    return outline_pairs(size, photo_aspect=cfg.photo_aspect, cache_dir=cache, augment=train) if cfg.outlines else None
-
-
-def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: TrainConfig, size: int, *,
-               labels: bool, cache: Path, hints: bool = False, rank: int = 0, world: int = 1) -> RunData:
-    """Data sets for a split of ``found``: the training set jittered (seeded per epoch and
-    index; with ``hints``, colour hints sampled from each target), validation and sample
-    sets plain; ``cache``: where outline extractions go."""
-    train_pairs, val_pairs = split
-    common = dict(image_size=size, direction=cfg.direction, labels=labels)
-    plain = dict(train=False, pair_loader=_outline_loader(cfg, size, cache, False), **common)
-    train_ds = PairedDataset(train_pairs, load_size=cfg.load_size, train=True, flip=not cfg.no_flip, seed=cfg.seed,
-                             pair_loader=_outline_loader(cfg, size, cache, True),
-                             hints=HintSampling() if hints else None, **common)
-    val_ds = PairedDataset(val_pairs[: cfg.val_max], **plain) if val_pairs else None
-    sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=rank, world=world)
-    return RunData(
-        found, train_pairs, val_pairs, train_ds, val_ds, val_ds or PairedDataset(train_pairs, **plain), sampler,
-        steps_per_epoch=-(-sampler.per_rank() // cfg.batch_size),
-        workers=cfg.workers if cfg.workers >= 0 else default_workers(len(train_ds), cfg.outlines),
-    )
-
-
-class Judging:
-    """The judging half of :class:`Trainer` (it uses the trainer's run, data, model and
-    counters): BatchNorm statistics, validation, and the validation a stop put off."""
-
-    def _stop_asked(self) -> bool:
-        """A stop asked for while judging: only a single process may act on it there (under
-        DDP the ranks agree on a stop at the next step, in _should_stop)."""
-        return self.world == 1 and self.stop.is_set()
-
-    def _catch_up(self) -> str | None:
-        """A run stopped at the end of an epoch validates that epoch now, as the uninterrupted
-        run did then; "stopped" if it is stopped again meanwhile."""
-        epoch, pos = divmod(self.step, self.steps_per_epoch)
-        due = self.step > 0 and pos == 0 and epoch % self.train_cfg.sample_every == 0
-        if not self.is_main or not due or any(r["step"] == self.step for r in self.run.records()):
-            return None
-        self._recalibrate(epoch)
-        if self._validate(epoch, stop=self._stop_asked):
-            return None
-        self.save()
-        return "stopped"
-
-    def _recalibrate(self, epoch: int, *, quick: bool = False, stop=None) -> None:
-        """G's BatchNorm statistics for its weights now (see run_folder.recalibrate_bn), from
-        the same training images each time, with the jitter of ``epoch``; ``quick`` (a stop)
-        or ``stop`` (a stop asked for meanwhile): from the first few of them only."""
-        cfg, ds = self.train_cfg, self.run_data.train_ds
-        keys = (torch.randperm(len(ds), generator=_generator(cfg.seed))[: cfg.bn_images] + epoch * len(ds)).tolist()
-        self._emit("on_phase", "re-estimating BatchNorm statistics")
-        with _untouched_rng(self.device):
-            recalibrate_bn(self.model.G_eval, ds, keys[:STOP_BN_IMAGES] if quick else keys, cfg.batch_size,
-                           self.device, _generator(cfg.seed), stop=stop, enough=STOP_BN_IMAGES)
-
-    def _validate(self, epoch: int, stop=None) -> bool:
-        """Metrics, sample grid and log record of a completed epoch (or of a run's partial last
-        one); False, with nothing written, if ``stop`` cut it short."""
-        self._emit("on_phase", "validating")
-        with _untouched_rng(self.device):
-            judged = judge(self.model.G_eval, self.run_data.val_ds, self.run_data.show_ds,
-                           device=self.device, batch_size=max(1, min(8, self.train_cfg.batch_size * 2)),
-                           generator=_generator(self.train_cfg.seed), stop=stop)
-        if judged is None:
-            return False
-        val, rows = judged
-        sample = self.run.save_samples(epoch, rows)
-        losses = {k: v / max(self.loss_steps, 1) for k, v in self.loss_sums.items()}
-        record = {"epoch": epoch, "step": self.step, "time": round(self.elapsed, 1), "lr": self.model.lr,
-                  **{f"loss_{k}": v for k, v in losses.items()}, **{f"val_{k}": v for k, v in val.items()},
-                  "sample": sample.relative_to(self.out).as_posix()}
-        self.run.append_log(record)
-        self._emit("on_epoch", EpochEvent(epoch, self.step, losses, val, sample, self.elapsed))
-        self._emit("on_phase", "")
-        return True
 
 
 class Trainer(Judging):
@@ -394,7 +108,7 @@ class Trainer(Judging):
         self.init, self.info, self.val_list = init, info, val_list
         self.callbacks = list(callbacks)
         self.stop = stop or threading.Event()
-        self.rank, self.world, self.local_rank = _dist_env()
+        self.rank, self.world, self.local_rank = dist_env()
         self.is_main = self.rank == 0
         self.model: Pix2Pix | None = None
         self.step = self.total = self.steps_per_epoch = 0
@@ -493,7 +207,7 @@ class Trainer(Judging):
 
     def _time_length(self) -> None:
         """``minutes``: fix the length once timed (on every rank), in the config: a resume keeps it."""
-        total = _rank0_value(self._timer.length(self.step, self.elapsed), self.world, self.device)
+        total = rank0_value(self._timer.length(self.step, self.elapsed), self.world, self.device)
         if total:
             self.total = self.model.total_steps = total  # the decay follows it
             self.train_cfg = replace(self.train_cfg, steps=total)
@@ -537,7 +251,7 @@ class Trainer(Judging):
         if not resuming:
             self.info = describe_run(self.info, found, cfg, self.out.name)
         self.run_data = build_data(found, split, cfg, self.model_cfg.image_size, labels=self.info.input_kind == "labels",
-                                   cache=self.out / "cache" / "outlines", hints=self.model_cfg.hint_channels > 0,
+                                   store=OutlineStore(), hints=self.model_cfg.hint_channels > 0,
                                    rank=self.rank, world=self.world)
         self.steps_per_epoch = self.run_data.steps_per_epoch
         self.total = cfg.steps if cfg.steps > 0 else UNTIMED if cfg.minutes > 0 else cfg.epochs * self.steps_per_epoch
@@ -583,14 +297,14 @@ class Trainer(Judging):
             "precision": precision_name(self.amp_dtype),
             "world_size": self.world, "data": str(self.data), "model_config": asdict(self.model_cfg),
             "train_config": asdict(self.train_cfg), "info": asdict(self.info), "elapsed_s": self.elapsed,
-            "loss_sums": dict(self.loss_sums), "loss_steps": self.loss_steps, **_rng_state(self.device), **self.model.state_dict(),
+            "loss_sums": dict(self.loss_sums), "loss_steps": self.loss_steps, **rng_state(self.device), **self.model.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state`` (a :meth:`state_dict`, or a version-1 checkpoint) once the
         run is built. Only rank 0's generators are saved: other ranks reseed from the step."""
         step = state["step"]
-        _check_place(state, self.steps_per_epoch, self.run.checkpoint)
+        check_place(state, self.steps_per_epoch, self.run.checkpoint)
         if step > self.total:
             raise TrainingError(f"{self.out} is at step {step}, past the {self.total} steps asked for.")
         self.model.load_state_dict(state)
@@ -599,9 +313,9 @@ class Trainer(Judging):
         self.loss_sums = {k: float(v) for k, v in state.get("loss_sums", {}).items()}
         self.loss_steps = int(state.get("loss_steps", 0))
         if self.rank == 0:
-            _restore_rng(state, self.device)
+            restore_rng(state, self.device)
         else:
-            torch.manual_seed(_seed(self.train_cfg.seed, self.rank, step))
+            torch.manual_seed(seed_of(self.train_cfg.seed, self.rank, step))
 
     def save(self) -> None:
         """The model, then the checkpoint (rank 0); every rank waits until both are written.

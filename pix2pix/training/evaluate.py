@@ -12,9 +12,10 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from . import hints as hint_layers
-from .data import DataError, Pair, PairedDataset, outline_pairs, scan
-from .imaging import sample_grid, save_image, to_pil
-from .infer import Sketch2Image
+from .data import DataError, Pair, scan
+from .dataset import PairedDataset, outline_pairs
+from ..images.imaging import sample_grid, save_image, to_pil
+from ..inference.infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
 
 log = logging.getLogger(__name__)

@@ -4,17 +4,37 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from .outlines import OutlineParts
-
 STROKE_PX = 3.0  # pen width at 256 px, the width the app normalizes drawings to
 REF_SIZE = 256  # stroke widths and augmentation amplitudes are in pixels at this size
+
+
+@dataclass
+class OutlineParts:
+    """At the photo's size: the filled object (uint8 0/1) and inner centre lines as ids (uint8, 0 =
+    none; augmentation drops whole lines). Cached as one 'LA' PNG: L = silhouette, A = lines."""
+
+    silhouette: np.ndarray
+    lines: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.silhouette.shape[1], self.silhouette.shape[0]
+
+    def to_image(self) -> Image.Image:
+        return Image.merge("LA", (Image.fromarray(self.silhouette * np.uint8(255)), Image.fromarray(self.lines)))
+
+    @classmethod
+    def from_image(cls, img: Image.Image) -> OutlineParts:
+        if img.mode != "LA":
+            raise ValueError(f"outline parts must be an 'LA' image, got {img.mode!r}")
+        sil, lines = (np.asarray(b) for b in img.split())
+        return cls((sil > 127).astype(np.uint8), lines.copy())
 
 
 def contour(mask: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import Pix2PixError
+from pix2pix.errors import Pix2PixError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import Pix2PixError
+from ..errors import Pix2PixError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: the app reads the limits without it
     import torch

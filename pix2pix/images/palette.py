@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .config import LabelClass
+from ..config import LabelClass
 from .imaging import to_rgb
 
 

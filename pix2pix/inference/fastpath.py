@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from .catalog import cache_dir
-from .hardware import Precision, cpu_has_native_bf16, fast_dtype
-from .imaging import atomic_write_bytes
+from ..catalog import cache_dir
+from ..hardware import Precision, cpu_has_native_bf16, fast_dtype
+from ..images.imaging import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

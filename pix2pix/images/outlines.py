@@ -2,18 +2,16 @@
 what a person draws with the app's pen: the object's closed outline (:func:`foreground_mask`;
 a model wearing a garment is part of it) and a few main inner lines (:func:`inner_lines`: sole,
 collar, straps), not texture or print. Sizes that must read well are in pixels of the 256 px
-framed drawing. :mod:`pix2pix.strokes` draws the parts, :mod:`pix2pix.pairs` makes pairs."""
+framed drawing. :mod:`pix2pix.images.strokes` draws the parts, :mod:`pix2pix.images.pairs` makes pairs."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from .imaging import to_rgb
-from .strokes import REF_SIZE, contour, render_outline
+from .strokes import REF_SIZE, OutlineParts, contour, render_outline
 
 OUTLINE_VERSION = 2  # bump whenever extraction changes: it is part of the cache key
 
@@ -40,29 +38,6 @@ LINE_MERGE_PX = 4.0  # chains this close (two sides of one seam) become one line
 
 _THINNING = [np.rot90(np.array(t, np.int32), k).copy() for k in range(4)  # hit-or-miss: 1 ink, -1 paper
              for t in ([[-1, -1, -1], [0, 1, 0], [1, 1, 1]], [[0, -1, -1], [1, 1, -1], [0, 1, 0]])]
-
-
-@dataclass
-class OutlineParts:
-    """At the photo's size: the filled object (uint8 0/1) and inner centre lines as ids (uint8, 0 =
-    none; augmentation drops whole lines). Cached as one 'LA' PNG: L = silhouette, A = lines."""
-
-    silhouette: np.ndarray
-    lines: np.ndarray
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.silhouette.shape[1], self.silhouette.shape[0]
-
-    def to_image(self) -> Image.Image:
-        return Image.merge("LA", (Image.fromarray(self.silhouette * np.uint8(255)), Image.fromarray(self.lines)))
-
-    @classmethod
-    def from_image(cls, img: Image.Image) -> OutlineParts:
-        if img.mode != "LA":
-            raise ValueError(f"outline parts must be an 'LA' image, got {img.mode!r}")
-        sil, lines = (np.asarray(b) for b in img.split())
-        return cls((sil > 127).astype(np.uint8), lines.copy())
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:

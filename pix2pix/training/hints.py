@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 import torch.nn.functional as F
 
-from .config import HINT_CHANNELS
+from ..config import HINT_CHANNELS
 
 REF_SIZE = 256  # the pixel sizes below are at this image size and scale with it
 PAINTED_ALPHA = 0.25  # a model pixel counts as painted from this much coverage on

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from .catalog import cache_dir
+from ..catalog import cache_dir
 from .progress import Callback, StepEvent
 
 GRACE = 2.0  # s without requests before training goes on: a drawing session, strokes and the pauses between them

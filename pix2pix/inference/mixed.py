@@ -6,7 +6,7 @@ from the first two encoder blocks and the last decoder block with the head: thei
 reach the image through the skip connections almost unchanged. With those four in fp32 and
 the rest in bf16 it moved by 0.0016 and ran in 22 ms instead of 30 (bf16 throughout: 19;
 2-core AVX-512 CPU, ngf 32, 256 px). Whether that pays, and stays close, is measured per
-machine and per weights file like any other candidate (see :mod:`pix2pix.fastpath`).
+machine and per weights file like any other candidate (see :mod:`pix2pix.inference.fastpath`).
 """
 
 from __future__ import annotations

@@ -54,6 +54,33 @@ def _up(in_ch: int, out_ch: int, *, dropout: float, mode: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class _GradInLayout(torch.autograd.Function):
+    """Identity forward; the gradient is made contiguous in the layout of the tensor it is for.
+
+    A skip connection's concatenation hands each of its inputs a channel slice of its own
+    gradient: contiguous in no layout. BatchNorm's backward then copies it to NCHW and takes
+    a slow path for a channels-last input: 15-20 ms instead of 2 for a (4, 32, 128, 128)
+    activation on a 2-core CPU, about 50 ms of a 440 ms training step of the fashion model.
+    Same values, another memory order."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous() else torch.contiguous_format
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=ctx.layout)
+
+
+def _concat(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Channel concatenation whose backward gives each part a gradient in its own layout."""
+    if torch.is_grad_enabled():
+        parts = [_GradInLayout.apply(t) if t.requires_grad else t for t in parts]
+    return torch.cat(parts, dim=1)
+
+
 class UNetGenerator(nn.Module):
     """U-Net with skip connections by channel concatenation.
 
@@ -105,7 +132,7 @@ class UNetGenerator(nn.Module):
             skips.append(x)
         x = skips.pop()  # the bottleneck, (B, 8ngf, 1, 1) at 256x256
         for block in self.up:
-            x = torch.cat([skips.pop(), block(x)], dim=1)
+            x = _concat([skips.pop(), block(x)])
         return self.head(x)
 
 
@@ -138,7 +165,7 @@ class PatchDiscriminator(nn.Module):
     def forward(self, condition: torch.Tensor, image: torch.Tensor, *, features: bool = False):
         """Patch logits; with ``features=True`` also the activations after each LeakyReLU,
         which the feature-matching loss compares between real and generated pairs."""
-        x = torch.cat([condition, image], dim=1)
+        x = _concat([condition, image])
         if not features:
             return self.net(x)
         found = []

@@ -48,13 +48,46 @@ def test_hint_count_grows_with_n_and_zero_means_none():
     assert 0 < few < many < 0.25  # a few strokes, never a painted-over image
 
 
-def test_training_draws_often_no_hints_otherwise_a_few():
+def test_training_draws_often_no_hints_otherwise_dabs_or_broad_ones():
     target = two_colour_product()
     rng = random.Random(2)
-    covers = [hints.coverage(hints.sample(target, rng)) for _ in range(300)]
-    none = np.mean([c == 0 for c in covers])
-    assert abs(none - hints.HintSampling().p_none) < 0.08
-    assert max(covers) < 0.25
+    layers = [hints.sample(target, rng) for _ in range(300)]
+    covers = np.array([hints.coverage(h) for h in layers])
+    assert abs(np.mean(covers == 0) - hints.HintSampling().p_none) < 0.08
+    # dabs cover a few per cent at most; broad strokes, scribbles and fills much more of a part
+    assert 0.1 < np.mean((covers > 0) & (covers < 0.03)) and 0.1 < np.mean(covers > 0.06)
+    assert max(covers) < 0.6  # never the whole picture: the object is 37.5 % of it
+
+
+def test_broad_hints_spill_onto_the_background_in_the_parts_colour():
+    """People paint over the outline: a share of broad hints reaches the white background,
+    where the target stays white; a hint never runs into a neighbouring part of another colour."""
+    target = two_colour_product()
+    obj = hints.object_mask(target, 0.12)
+    cfg = hints.HintSampling(p_none=0.0, p_broad=1.0)
+    spilled = 0
+    for seed in range(60):
+        h = hints.sample(target, random.Random(seed), cfg=cfg)
+        painted = h[3] > 0
+        spilled += bool((painted & ~obj).any())
+        colours = h[:3, painted].T
+        red = (colours - RED).abs().amax(dim=1) < 0.05
+        blue = (colours - BLUE).abs().amax(dim=1) < 0.05
+        assert (red | blue).all()
+        on_red, on_blue = painted[:, : 128 // 2] & obj[:, : 128 // 2], painted[:, 128 // 2:] & obj[:, 128 // 2:]
+        assert (h[:3, :, : 128 // 2][:, on_red].T - RED).abs().amax() < 0.05 if on_red.any() else True
+        assert (h[:3, :, 128 // 2:][:, on_blue].T - BLUE).abs().amax() < 0.05 if on_blue.any() else True
+    assert 20 < spilled < 60
+
+
+def test_strokes_across_run_over_the_outline_in_the_objects_colour():
+    target = torch.ones(3, 128, 128)
+    target[:, 40:90, 30:100] = RED[:, None, None]
+    h = hints.strokes_across(target, random.Random(0), count=3, width_px=10)
+    painted = h[3] > 0
+    obj = hints.object_mask(target, 0.12)
+    assert (painted & obj).sum() > 0.1 * obj.sum() and (painted & ~obj).sum() > 0.2 * painted.sum()
+    assert (h[:3, painted].T - RED).abs().amax() < 0.05
 
 
 def test_the_same_seed_gives_the_same_hints():

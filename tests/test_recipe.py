@@ -61,7 +61,7 @@ def test_feature_matching_adds_its_loss_only_when_asked():
 
 def test_training_pairs_carry_hints_drawn_from_the_jittered_target(tiny_data):
     pairs = [p for split in scan(tiny_data).splits.values() for p in split]
-    ds = PairedDataset(pairs, image_size=32, hints=hints.HintSampling(p_none=0.0), seed=3)
+    ds = PairedDataset(pairs, image_size=32, hints=hints.HintSampling(p_none=0.0, p_broad=0.0), seed=3)  # dabs: on the object
     a, b, h = ds[5]
     assert h.shape == (4, 32, 32) and h[3].sum() > 0
     painted = h[3] > 0

@@ -74,12 +74,21 @@ def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Ten
     return lambda a, b, h: model.run(a, hints=h)
 
 
-def target_hints(targets: torch.Tensor, first: int, n: int, seed: int) -> torch.Tensor | None:
-    """``n`` hints sampled from each target (B, 3, S, S), pair ``first + i`` always drawing
-    the same ones for the same ``seed``: "with hints" and "without" compare the same pairs."""
+HINT_STYLES = ("dabs", "strokes")
+
+
+def target_hints(targets: torch.Tensor, first: int, n: int, seed: int, style: str = "dabs") -> torch.Tensor | None:
+    """``n`` hints from each target (B, 3, S, S), pair ``first + i`` always drawing the same
+    ones for the same ``seed``: "with hints" and "without" compare the same pairs. ``dabs``:
+    ``n`` small dabs of the local colour; ``strokes``: ``n`` 10-px strokes of the object's
+    colour straight across it and over its outline, as people paint with a broad brush."""
     if n <= 0:
         return None
-    return torch.stack([hint_layers.sample(t, random.Random(f"{seed}:{first + i}"), n=n) for i, t in enumerate(targets)])
+    if style not in HINT_STYLES:
+        raise ValueError(f"hint style must be one of {', '.join(HINT_STYLES)}, got {style!r}")
+    draw = (lambda t, rng: hint_layers.sample(t, rng, n=n)) if style == "dabs" else \
+        (lambda t, rng: hint_layers.strokes_across(t, rng, count=n))
+    return torch.stack([draw(t, random.Random(f"{seed}:{first + i}")) for i, t in enumerate(targets)])
 
 
 def _grid_row(a: torch.Tensor, b: torch.Tensor, pred: torch.Tensor, h: torch.Tensor | None) -> tuple:
@@ -90,12 +99,13 @@ def _grid_row(a: torch.Tensor, b: torch.Tensor, pred: torch.Tensor, h: torch.Ten
     return shown, to_pil(b), to_pil(pred)
 
 
-def _score(ds: PairedDataset, predict, batch_size: int, hints: int, hint_seed: int, grid_rows: int) -> tuple[dict, list]:
+def _score(ds: PairedDataset, predict, batch_size: int, hints: int, hint_seed: int, grid_rows: int,
+           hint_style: str = "dabs") -> tuple[dict, list]:
     """Metrics of ``predict`` over ``ds`` (with ``hints`` sampled hints per pair) and the first grid rows."""
     avg = MetricAverager()
     rows, seen = [], 0
     for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        h = target_hints(b, seen, hints, hint_seed)
+        h = target_hints(b, seen, hints, hint_seed, hint_style)
         seen += len(a)
         pred = predict(a, b, h)
         avg.update(image_metrics(pred, b))
@@ -120,6 +130,7 @@ def evaluate(
     grid_rows: int = 6,
     hints: int = 0,
     hint_seed: int = 0,
+    hint_style: str = "dabs",
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
@@ -144,7 +155,8 @@ def evaluate(
     if baseline == "mean":
         mean = mean_image(PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
                                         pair_loader=pair_loader))
-    out, rows = _score(ds, _predictor(model, baseline, mean), batch_size, hints, hint_seed, grid_rows if grid else 0)
+    out, rows = _score(ds, _predictor(model, baseline, mean), batch_size, hints, hint_seed, grid_rows if grid else 0,
+                       hint_style)
     if grid:
         save_image(sample_grid(rows), grid)
     return {
@@ -152,8 +164,11 @@ def evaluate(
         "l1": round(out["l1"], 5),
         "psnr": round(out["psnr"], 3),
         "ssim": round(out["ssim"], 4),
+        "shape_iou": round(out["shape_iou"], 4),
+        "chroma_detail": round(out["chroma_detail"], 5),
+        "speckle": round(out["chroma_detail"] / max(out["chroma_detail_real"], 1e-9), 3),
         "hints": hints,
-        **({"hint_seed": hint_seed} if hints else {}),
+        **({"hint_seed": hint_seed, "hint_style": hint_style} if hints else {}),
         "split": chosen.split,
         "data": str(data),
         "model": baseline and f"baseline:{baseline}" or str(model.path),

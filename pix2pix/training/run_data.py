@@ -59,7 +59,21 @@ class RunData:
         make a run that restarted mid-epoch differ from one that did not."""
         self.sampler.set_epoch(epoch, pos * batch_size)
         return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
-                          pin_memory=pin_memory, generator=generator(seed, epoch, pos))
+                          pin_memory=pin_memory, generator=generator(seed, epoch, pos),
+                          worker_init_fn=_yield_to_the_step if self.workers else None)
+
+
+LOADER_NICENESS = 5
+
+
+def _yield_to_the_step(worker_id: int) -> None:
+    """Loader processes run a little nicer than the training step: on a machine with few cores
+    the step's threads then take a core whenever they want it, and the loader fills the gaps
+    (the step's single-threaded stretches, its optimizer loop), so it no longer slows the maths."""
+    try:
+        os.nice(LOADER_NICENESS)
+    except OSError:  # not allowed here: run as it is
+        pass
 
 
 def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:

@@ -128,7 +128,11 @@ class TrainConfig:
                             choices=PRECISIONS, group="optimisation")
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps", group="optimisation")
     seed: int = option(0, "seed of the initial weights, the data order and the augmentation", group="optimisation")
-    workers: int = option(-1, "data-loader processes (-1: automatic)", group="optimisation")
+    workers: int = option(-1, "data-loader processes (-1: the faster of none and a few, tried in the run's first steps "
+                              "and remembered for this machine)", group="optimisation")
+    compile: str = option("auto", "torch.compile both networks: auto (timed once on this machine; taken for runs long "
+                                  "enough to pay for building it), on or off", choices=("auto", "on", "off"),
+                          group="optimisation")
     direction: str = option("AtoB", "AtoB: the A side (left half, A/ folder) is the input", choices=DIRECTIONS,
                             group="data", label="Direction")
     load_size: int = option(0, "resize before the random crop (0: image size * 286 / 256)", group="data")

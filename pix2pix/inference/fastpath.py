@@ -66,6 +66,16 @@ def _write_cache(key: str, value: str | float) -> None:
         log.debug("could not cache the fast path (%s)", e)
 
 
+def recall(key: str):
+    """What was measured and kept under ``key`` on this machine (None: nothing yet)."""
+    return _read_cache().get(key)
+
+
+def keep(key: str, value: str | float) -> None:
+    """Remember a measured answer (a choice or a number) under ``key``."""
+    _write_cache(key, value)
+
+
 MEASURED: dict[str, dict[str, float]] = {}  # key -> each candidate's median seconds, as last timed here
 
 

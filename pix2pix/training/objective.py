@@ -14,6 +14,7 @@ is what validation, samples and the saved model use.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -26,6 +27,19 @@ from .progress import ALL_LOSS_NAMES, LOSS_NAMES
 
 STATE_KEYS = ("G", "D", "opt_G", "opt_D", "sched_G", "sched_D", "scaler", "G_ema")
 EMA_WARMUP = 10  # the average's decay is min(ema, (1 + step) / (10 + step)): early weights fade fast
+
+
+@dataclass(frozen=True)
+class StepForm:
+    """How the step runs (not what it computes)."""
+
+    channels_last: bool = True
+    adam: str = "loop"
+    compiled: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'channels-last' if self.channels_last else 'nchw'} {self.adam} adam{' compiled' if self.compiled else ''}"
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -58,16 +72,18 @@ class Pix2Pix:
         generator: nn.Module | None = None,
         amp_dtype: torch.dtype | None = None,
         total_steps: int = 0,
+        form: StepForm = StepForm(),
     ):
         self.cfg, self.tcfg, self.device = model_cfg, train_cfg, device
         self.G = (generator or build_generator(model_cfg)).to(device).train()
         self.D = build_discriminator(model_cfg).to(device).train()
-        if device.type != "mps":  # faster convolutions on CPU (oneDNN) and GPU (cuDNN)
-            self.G = self.G.to(memory_format=torch.channels_last)
-            self.D = self.D.to(memory_format=torch.channels_last)
+        self.layout = torch.channels_last if form.channels_last and device.type != "mps" else torch.contiguous_format
+        self.G = self.G.to(memory_format=self.layout)
+        self.D = self.D.to(memory_format=self.layout)
         betas = (train_cfg.beta1, train_cfg.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_cfg.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_cfg.lr, betas=betas)
+        self.adam = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(form.adam, {"foreach": False})
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_cfg.lr, betas=betas, **self.adam)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_cfg.lr, betas=betas, **self.adam)
         self.total_steps = total_steps
         self.sched_G = LambdaLR(self.opt_G, lambda step: self._lr_factor(step))
         self.sched_D = LambdaLR(self.opt_D, lambda step: self._lr_factor(step))
@@ -76,6 +92,9 @@ class Pix2Pix:
         # What the step calls: the networks themselves, or their DDP wrappers (distribute()).
         # G's update calls the raw D, so no gradient-sync hooks run for D's frozen parameters.
         self.G_train, self.D_train = self.G, self.D
+        if form.compiled:
+            self.G_train, self.D_train = torch.compile(self.G), torch.compile(self.D)
+        self.D_frozen = self.D_train if form.compiled else self.D  # what G's update judges with
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if train_cfg.ema > 0 else None
         self.loss_names = ALL_LOSS_NAMES if train_cfg.feature_matching > 0 else LOSS_NAMES
 
@@ -116,14 +135,14 @@ class Pix2Pix:
         """One D update, one G update and one schedule step; inputs (B, C, S, S) in [-1, 1],
         ``hints`` (B, 4, S, S) for a hint model. D judges (input, output) pairs as in the
         paper: it never sees the hints, so following them is learnt through L1 alone."""
-        real_a = real_a.to(self.device, non_blocking=True, memory_format=torch.channels_last)
-        real_b = real_b.to(self.device, non_blocking=True, memory_format=torch.channels_last)
+        real_a = real_a.to(self.device, non_blocking=True, memory_format=self.layout)
+        real_b = real_b.to(self.device, non_blocking=True, memory_format=self.layout)
         fm = self.tcfg.feature_matching
         with self.autocast():
             if hints is None:
                 fake_b = self.G_train(real_a)
             else:
-                fake_b = self.G_train(real_a, hints.to(self.device, non_blocking=True, memory_format=torch.channels_last))
+                fake_b = self.G_train(real_a, hints.to(self.device, non_blocking=True, memory_format=self.layout))
 
         # D: real pairs -> 1, generated pairs -> 0; halved, as in the paper.
         set_requires_grad(self.D, True)
@@ -142,7 +161,7 @@ class Pix2Pix:
         set_requires_grad(self.D, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
-            pred = self.D(real_a, fake_b, features=fm > 0)
+            pred = self.D_frozen(real_a, fake_b, features=fm > 0)
         if fm > 0:
             pred, feats_fake = pred
         loss_g_gan = adversarial_loss(pred, real=True)
@@ -179,8 +198,10 @@ class Pix2Pix:
         can be passed. The learning rate is recomputed for the current ``total_steps``."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        for opt, key in ((self.opt_G, "opt_G"), (self.opt_D, "opt_D")):
+            opt.load_state_dict(state[key])
+            for group in opt.param_groups:  # how Adam runs is this machine's choice, not the checkpoint's
+                group.update({"foreach": None, "fused": None} | self.adam)
         self.sched_G.load_state_dict(state["sched_G"])
         self.sched_D.load_state_dict(state["sched_D"])
         if state.get("scaler"):

@@ -17,6 +17,7 @@ from ..io import load_pretrained
 from .data import DataError, DataScan, Pair, scan, split_validation
 from .dataset import EpochSampler, PairedDataset, outline_pairs
 from .hints import HintSampling
+from .speed import LoaderTrial
 from .state import TrainingError
 
 log = logging.getLogger(__name__)
@@ -53,27 +54,23 @@ class RunData:
     steps_per_epoch: int
     workers: int
 
+    def loader_trial(self, cfg: TrainConfig) -> LoaderTrial:
+        """Where the loader runs: the processes asked for, or with ``workers=-1`` the faster of
+        the step's own process and :func:`default_workers` processes, tried in the run itself."""
+        if cfg.workers >= 0:
+            return LoaderTrial([cfg.workers], "")
+        size = self.train_ds.image_size
+        kind = "outlines" if cfg.outlines else "labels" if self.train_ds.labels else "pairs"
+        what = f"{kind} {size}px batch{cfg.batch_size} hints{int(self.train_ds.hints is not None)}"
+        return LoaderTrial([0, default_workers(len(self.train_ds), cfg.outlines)], what)
+
     def loader(self, epoch: int, pos: int, batch_size: int, *, seed: int, pin_memory: bool = False) -> DataLoader:
         """This rank's batches of ``epoch`` from batch ``pos`` on. The loader seeds its workers
         from a generator of its own: drawing from the global one, which drives dropout, would
         make a run that restarted mid-epoch differ from one that did not."""
         self.sampler.set_epoch(epoch, pos * batch_size)
         return DataLoader(self.train_ds, batch_size=batch_size, sampler=self.sampler, num_workers=self.workers,
-                          pin_memory=pin_memory, generator=generator(seed, epoch, pos),
-                          worker_init_fn=_yield_to_the_step if self.workers else None)
-
-
-LOADER_NICENESS = 5
-
-
-def _yield_to_the_step(worker_id: int) -> None:
-    """Loader processes run a little nicer than the training step: on a machine with few cores
-    the step's threads then take a core whenever they want it, and the loader fills the gaps
-    (the step's single-threaded stretches, its optimizer loop), so it no longer slows the maths."""
-    try:
-        os.nice(LOADER_NICENESS)
-    except OSError:  # not allowed here: run as it is
-        pass
+                          pin_memory=pin_memory, generator=generator(seed, epoch, pos))
 
 
 def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | None) -> tuple[DataScan, tuple[list, list]]:

@@ -30,10 +30,11 @@ from ..models import with_hint_channels
 from .data import read_split
 from .distributed import dist_env, pick_run_device, process_group, rank0_value
 from .judging import Judging, untouched_rng
-from .objective import Pix2Pix, lr_factor
+from .objective import Pix2Pix, StepForm, lr_factor
 from .progress import Callback, RunEnd, RunStart, StepEvent, emit
 from .run_data import build_data, load_init, scan_and_split, seed_of
 from .run_folder import RunFolder, describe_run
+from .speed import measured_form
 from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
                     restore_rng, rng_state)
 
@@ -172,16 +173,20 @@ class Trainer(Judging):
             return "stopped"
         self._rate, self._loop_started, step0 = 0.0, time.time(), self.step
         self._timer = LengthTimer(cfg.minutes)
+        trial = self.run_data.loader_trial(cfg)
         while self.step < self.total:
             epoch, pos = divmod(self.step, self.steps_per_epoch)
-            if batches is None or pos == 0:
+            if batches is None or pos == 0 or trial.workers() != self.run_data.workers:
+                self.run_data.workers = trial.workers()  # the same batches, whoever loads them
                 batches = iter(self.run_data.loader(epoch, pos, cfg.batch_size, seed=cfg.seed,
                                                     pin_memory=self.device.type == "cuda"))
             if pos == 0:
                 self.loss_sums, self.loss_steps = {}, 0
+            fetched = time.perf_counter()
             batch = next(batches)  # (input, target) or, for a hint model, (input, target, hints)
             t = time.time()
             losses = self.model.step(*batch)
+            trial.timed(time.perf_counter() - fetched)
             self.step += 1
             if self.total == UNTIMED:
                 self._time_length()
@@ -259,8 +264,10 @@ class Trainer(Judging):
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
                               else measured_training_dtype(self.model_cfg, cfg, self.device))
+        form = (measured_form(self.model_cfg, cfg, self.device, self.amp_dtype, 0 if self.total == UNTIMED else self.total)
+                if self.world == 1 else StepForm())  # under DDP every rank must agree: the default
         self.model = Pix2Pix(self.model_cfg, cfg, self.device, generator=generator, amp_dtype=self.amp_dtype,
-                             total_steps=self.total)
+                             total_steps=self.total, form=form)
         if resuming:
             self.load_state_dict(self._resume_state)
             self._resume_state = None

@@ -6,8 +6,8 @@ between consecutive steps (data loading included, as a user waits for it). The f
 ``--warmup`` steps are left out. Prints each round's median seconds per step, the medians
 over rounds, and the ratio of every checkout to the first.
 
-    python scripts/bench_train.py /path/to/photos --tree /tmp/old --tree . --rounds 3 -- \\
-        --outlines --photo-aspect 0.75 --ngf 32 --ndf 64 --batch-size 4 --recipe clean --hints --workers 1
+    python scripts/bench_train.py /path/to/photos --tree /tmp/old --tree . --tree-flags="--workers 1" --rounds 3 -- \\
+        --outlines --photo-aspect 0.75 --ngf 32 --ndf 64 --batch-size 4 --recipe clean --hints
 
 A checkout from before the library was grouped into packages works too. Each checkout's
 outline store is whatever it keeps: the run folder's own (older checkouts) or the shared one
@@ -60,6 +60,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data")
     ap.add_argument("--tree", action="append", type=Path, help="a checkout to time (repeat for an A/B); default: .")
+    ap.add_argument("--tree-flags", action="append", default=[], metavar="FLAGS",
+                    help="extra train flags for the checkout of the same position (repeat; '' for none), e.g. the "
+                         "old command's --workers 1 against the new default")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10, help="first steps left out")
     ap.add_argument("--rounds", type=int, default=3)
@@ -69,13 +72,14 @@ def main() -> int:
     cut = argv.index("--") if "--" in argv else len(argv)
     args, flags = ap.parse_args(argv[:cut]), argv[cut + 1:]  # after --: the train command's flags
     trees = [t.resolve() for t in (args.tree or [Path(".")])]
+    extra = {str(t): (args.tree_flags[i].split() if i < len(args.tree_flags) else []) for i, t in enumerate(trees)}
     env = dict(os.environ)
     if args.cache:
         env["PIX2PIX_CACHE_DIR"] = str(args.cache.resolve())
     rounds: dict[str, list[float]] = {str(t): [] for t in trees}
     for r in range(args.rounds):
         for tree in trees:
-            gaps = run_once(tree, args.data, flags, args.steps, env)[args.warmup:]
+            gaps = run_once(tree, args.data, flags + extra[str(tree)], args.steps, env)[args.warmup:]
             med = statistics.median(gaps)
             rounds[str(tree)].append(med)
             print(f"round {r + 1} {tree}: {1000 * med:.0f} ms/step (p90 {1000 * sorted(gaps)[int(0.9 * len(gaps))]:.0f})",

@@ -104,8 +104,16 @@ def object_mask(target: torch.Tensor, tol: float) -> torch.Tensor:
     return torch.from_numpy(_object_mask(target.permute(1, 2, 0).numpy(), tol))
 
 
+def _channel_max(planes: np.ndarray) -> np.ndarray:
+    """Max over the first axis of (C, H, W): numpy reduces a short last axis slowly (an
+    (H, W, 3) ``.max(axis=2)`` took 0.5 ms at 256 px, this 0.05)."""
+    return np.maximum.reduce(planes)
+
+
 def _object_mask(rgb: np.ndarray, tol: float) -> np.ndarray:
-    background = ((1 - rgb) / 2).max(axis=2) <= tol  # near pure white, on [0, 1]
+    """(H, W, 3) or (3, H, W) [-1, 1] -> bool mask of the object (see :func:`object_mask`)."""
+    planes = rgb if rgb.shape[0] == 3 and rgb.shape[-1] != 3 else np.moveaxis(rgb, 2, 0)
+    background = _channel_max((1 - planes) / 2) <= tol  # near pure white, on [0, 1]
     border = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
     if border.mean() < 0.8 or background.all():
         return np.ones_like(background)
@@ -120,7 +128,8 @@ class _Canvas:
         self.size, self.rng, self.cfg = self.rgb.shape[0], rng, cfg
         self.scale = self.size / REF_SIZE
         self.local = _blur_hwc(self.rgb, cfg.blur_px * self.scale)
-        self.on_object = _object_mask(self.rgb, cfg.background_tol)
+        self.planes = np.ascontiguousarray(np.moveaxis(self.local, 2, 0))  # (3, H, W): fast channel maxima
+        self.on_object = _object_mask(np.ascontiguousarray(np.moveaxis(self.rgb, 2, 0)), cfg.background_tol)
         self.where = np.argwhere(self.on_object)
         self.layer = np.zeros((self.size, self.size, HINT_CHANNELS), np.float32)
 
@@ -135,7 +144,7 @@ class _Canvas:
         return int(y), int(x)
 
     def close_to(self, colour: np.ndarray) -> np.ndarray:
-        return np.abs(self.local - colour).max(axis=2) <= self.cfg.colour_tol
+        return _channel_max(np.abs(self.planes - colour[:, None, None])) <= self.cfg.colour_tol
 
     def part(self, y: int, x: int, colour: np.ndarray) -> np.ndarray:
         """The connected object region of about ``colour`` that holds (y, x)."""

@@ -57,9 +57,9 @@ def _suggest_name(folder: Path, current: str) -> str:
 
 
 def _checked(folder: Path, photos_only: bool, name: str):
-    from pix2pix.training.data import scan
+    from pix2pix.training.mix import scan_data
 
-    result = scan(folder, outlines=bool(photos_only))
+    result = scan_data(folder, outlines=bool(photos_only))
     return _summary(result), str(folder), _suggest_name(folder, name or "")
 
 

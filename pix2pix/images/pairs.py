@@ -67,3 +67,19 @@ class OutlinePairMaker:
         if key is not None:
             self.store.put(key, parts, frame)
         return parts, frame
+
+
+@dataclass
+class SketchPairMaker:
+    """A drawing (an edge map, a scan) and its photo -> an aligned training pair, the drawing
+    normalized exactly as the app normalizes an upload and the photo cropped by the same frame."""
+
+    size: int = 256
+    margin: float = 0.08
+
+    def __call__(self, sketch: Image.Image, photo: Image.Image) -> tuple[Image.Image, Image.Image]:
+        try:
+            drawing, frame = normalize_sketch(sketch, self.size, margin=self.margin, return_frame=True)
+        except SketchError as e:
+            raise ImageReadError(f"no drawing in a pair's input: {e}") from None
+        return drawing, frame_image(photo, frame, self.size, fill=WHITE)

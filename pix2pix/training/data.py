@@ -50,6 +50,7 @@ class Pair:
 
     a: Path
     b: Path | None = None
+    source: int = 0  # in a mix (see pix2pix.training.mix), which of its sources this pair is from
 
     @property
     def name(self) -> str:
@@ -72,6 +73,7 @@ class DataScan:
     splits: dict[str, list[Pair]]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     labels: bool = False  # inputs are palette label maps: resize with nearest neighbour
+    sources: list = field(default_factory=list)  # a mix's sources (pix2pix.training.mix.Source), by index
 
     def count(self, split: str) -> int:
         return len(self.splits.get(split, []))

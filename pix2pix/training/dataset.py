@@ -48,6 +48,28 @@ def outline_pairs(size: int, *, photo_aspect: float = 0.0, store=None, augment: 
     return lambda pair, rng: maker(pair.a, rng)
 
 
+def sketch_pairs(size: int, *, direction: str = "AtoB") -> PairLoader:
+    """For (drawing, photo) pairs: the drawing framed by its ink and normalized as the app
+    normalizes an upload, the photo cropped alike (:class:`pix2pix.images.pairs.SketchPairMaker`)."""
+    from ..images.pairs import SketchPairMaker
+
+    maker = SketchPairMaker(size=size)
+    return lambda pair, rng: maker(*load_pair(pair, direction))
+
+
+def source_pairs(sources: list, size: int, *, store=None, augment: bool = False) -> PairLoader:
+    """For a mix: each pair read the way its source says (see :mod:`pix2pix.training.mix`)."""
+    def one(src) -> PairLoader:
+        if src.outlines:
+            return outline_pairs(size, photo_aspect=src.photo_aspect, store=store, augment=augment)
+        if src.frame == "sketch":
+            return sketch_pairs(size, direction=src.direction)
+        return lambda pair, rng: load_pair(pair, src.direction)
+
+    loaders = [one(src) for src in sources]
+    return lambda pair, rng: loaders[pair.source](pair, rng)
+
+
 class PairedDataset(Dataset):
     """Aligned (input, target) tensors in [-1, 1], each (3, S, S).
 

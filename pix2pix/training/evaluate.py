@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -12,8 +12,10 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from . import hints as hint_layers
-from .data import DataError, Pair, scan
-from .dataset import PairedDataset, outline_pairs
+from .data import DataError, Pair
+from .dataset import PairedDataset, outline_pairs, source_pairs
+from .mix import scan_data
+from ..images.outline_store import OutlineStore
 from ..images.imaging import sample_grid, save_image, to_pil
 from ..inference.infer import Sketch2Image
 from .metrics import MetricAverager, image_metrics
@@ -30,10 +32,13 @@ class EvalData:
     split: str
 
 
-def select_pairs(data: str | Path, *, split: str = "auto", val_list: list[str] | None = None, outlines: bool = False) -> tuple[EvalData, object]:
+def select_pairs(data: str | Path, *, split: str = "auto", val_list: list[str] | None = None, outlines: bool = False,
+                 source: str | None = None) -> tuple[EvalData, object]:
     """Pairs to evaluate on: the named split, or the pairs of a validation list, or (auto)
-    test/, else val/, else every pair of the folder."""
-    result = scan(data, outlines=outlines)
+    test/, else val/, else every pair of the folder; of a mix, those of one ``source`` if named."""
+    result = scan_data(data, outlines=outlines)
+    if source is not None:
+        result = _one_source(result, source)
     if val_list:  # exactly these names, from whichever split holds them
         wanted = set(val_list)
         chosen = [p for ps in result.splits.values() for p in ps if wanted & {p.key(result.root), p.a.name, p.name}]
@@ -50,6 +55,16 @@ def select_pairs(data: str | Path, *, split: str = "auto", val_list: list[str] |
     if not pairs:
         raise DataError(f"No pairs in the {split!r} split of {data}.")
     return EvalData(pairs, result.splits["train"], split), result
+
+
+def _one_source(result, name: str):
+    """A mix's scan restricted to the pairs of the source called ``name``."""
+    names = [s.name for s in result.sources]
+    if name not in names:
+        raise DataError(f"{result.root} has no source {name!r}" + (f" (its sources: {', '.join(names)})" if names else
+                                                                    " (it is not a mix)"))
+    i = names.index(name)
+    return replace(result, splits={k: [p for p in v if p.source == i] for k, v in result.splits.items()})
 
 
 def mean_image(dataset: PairedDataset, limit: int = 2000) -> torch.Tensor:
@@ -131,6 +146,7 @@ def evaluate(
     hints: int = 0,
     hint_seed: int = 0,
     hint_style: str = "dabs",
+    source: str | None = None,
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
@@ -145,11 +161,12 @@ def evaluate(
         raise ValueError("evaluate needs a model or a baseline")
     if hints and model is not None and not model.takes_hints:
         log.warning("%s takes no colour hints: evaluated without them", model.path)
-    chosen, _ = select_pairs(data, split=split, val_list=val_list, outlines=outlines)
+    chosen, found = select_pairs(data, split=split, val_list=val_list, outlines=outlines, source=source)
     pairs = chosen.pairs[:limit] if limit else chosen.pairs
     size = model.size if model is not None else 256
     labels = model is not None and model.info.input_kind == "labels"
-    pair_loader = outline_pairs(size, photo_aspect=photo_aspect) if outlines else None
+    pair_loader = (source_pairs(found.sources, size, store=OutlineStore()) if found.sources else
+                   outline_pairs(size, photo_aspect=photo_aspect, store=OutlineStore()) if outlines else None)
     ds = PairedDataset(pairs, image_size=size, train=False, direction=direction, labels=labels, pair_loader=pair_loader)
     mean = None
     if baseline == "mean":
@@ -170,6 +187,7 @@ def evaluate(
         "hints": hints,
         **({"hint_seed": hint_seed, "hint_style": hint_style} if hints else {}),
         "split": chosen.split,
+        **({"source": source} if source else {}),
         "data": str(data),
         "model": baseline and f"baseline:{baseline}" or str(model.path),
     }

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 
 from ..config import ModelConfig, ModelInfo, TrainConfig
 from ..io import load_pretrained
-from .data import DataError, DataScan, Pair, scan, split_validation
-from .dataset import EpochSampler, PairedDataset, outline_pairs
+from .data import DataError, DataScan, Pair, split_validation
+from .dataset import EpochSampler, PairedDataset, outline_pairs, source_pairs
+from .mix import scan_data
 from .hints import HintSampling
 from .speed import LoaderTrial
 from .state import TrainingError
@@ -78,7 +79,7 @@ def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | No
     if data is None:
         raise TrainingError("No data folder given.")
     try:
-        found = scan(data, outlines=cfg.outlines)
+        found = scan_data(data, outlines=cfg.outlines, seed=cfg.seed)
         train_pairs, val_pairs = split_validation(found, cfg.val_fraction, cfg.seed, val_list)
     except DataError as e:
         raise TrainingError(str(e)) from None
@@ -95,7 +96,10 @@ def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module,
     return generator.train(), model_cfg, info or replace(init_info, extra=dict(init_info.extra))
 
 
-def _outline_loader(cfg: TrainConfig, size: int, store, train: bool):
+def _pair_loader(found: DataScan, cfg: TrainConfig, size: int, store, train: bool):
+    """How pairs are read: each source its own way in a mix, outlines drawn from photos, or as stored."""
+    if found.sources:
+        return source_pairs(found.sources, size, store=store, augment=train)
     return outline_pairs(size, photo_aspect=cfg.photo_aspect, store=store, augment=train) if cfg.outlines else None
 
 
@@ -106,9 +110,9 @@ def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: Train
     sets plain; ``store``: the outline store photos-only data reads its extractions from."""
     train_pairs, val_pairs = split
     common = dict(image_size=size, direction=cfg.direction, labels=labels)
-    plain = dict(train=False, pair_loader=_outline_loader(cfg, size, store, False), **common)
+    plain = dict(train=False, pair_loader=_pair_loader(found, cfg, size, store, False), **common)
     train_ds = PairedDataset(train_pairs, load_size=cfg.load_size, train=True, flip=not cfg.no_flip, seed=cfg.seed,
-                             pair_loader=_outline_loader(cfg, size, store, True),
+                             pair_loader=_pair_loader(found, cfg, size, store, True),
                              hints=HintSampling() if hints else None, **common)
     val_ds = PairedDataset(val_pairs[: cfg.val_max], **plain) if val_pairs else None
     sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=rank, world=world)

@@ -88,7 +88,8 @@ def describe_run(base: ModelInfo | None, found: DataScan, cfg: TrainConfig, name
     base = base or ModelInfo()
     kind = cfg.input_kind
     if kind == "auto":
-        kind = "labels" if found.labels else "sketch" if cfg.outlines else base.input_kind
+        drawn = cfg.outlines or any(s.outlines or s.frame == "sketch" for s in found.sources)
+        kind = "labels" if found.labels else "sketch" if drawn else base.input_kind
     palette = base.palette
     if kind == "labels" and not palette and found.labels:
         palette = read_palette(found)

@@ -18,6 +18,8 @@ INPUT_KINDS = ("sketch", "labels", "image")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 UPSAMPLES = ("transpose", "resize")
 HINT_CHANNELS = 4  # colour hints: RGB where painted (0 elsewhere) and a 0/1 mask
+GAN_LOSSES = ("bce", "hinge")
+DIFFAUGMENT_PARTS = ("color", "translation", "cutout")
 
 
 class ConfigError(Pix2PixError, ValueError):
@@ -158,6 +160,18 @@ class TrainConfig:
                              "1,000 steps)", group="recipe")
     feature_matching: float = option(0.0, "weight of the discriminator feature-matching loss (pix2pixHD: 10; 0: off)",
                                      group="recipe")
+    gan_loss: str = option("bce", "adversarial loss: bce (the paper's, non-saturating) or hinge", choices=GAN_LOSSES,
+                           group="recipe")
+    diffaugment: str = option("", "DiffAugment of D's inputs, real and generated alike: comma-separated parts of "
+                                  "color,translation,cutout ('': off)", group="recipe")
+    spectral_norm: bool = option(False, "spectral normalization on every conv of D (and no BatchNorm in D)",
+                                 group="recipe")
+    d_scales: int = option(1, "discriminators: 1 (the paper's PatchGAN) or 2 (a second one at half resolution, "
+                              "as pix2pixHD)", group="recipe")
+    r1: float = option(0.0, "weight of the R1 penalty on D's gradient at real pairs (0: off; 1-10 typical)",
+                       group="recipe")
+    r1_every: int = option(16, "apply R1 every this many steps, weighted up as much (lazy regularization)",
+                           group="recipe")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -174,7 +188,11 @@ class TrainConfig:
             raise ConfigError(f"the validation fraction must be in [0, 1), got {self.val_fraction:g}")
         if not 0.0 <= self.decay_from <= 1.0:
             raise ConfigError(f"decay_from must be in [0, 1], got {self.decay_from:g}")
-        _at_least(self, ema=0.0, feature_matching=0.0)
+        _at_least(self, ema=0.0, feature_matching=0.0, r1=0.0, r1_every=1, d_scales=1)
+        _at_most(self, d_scales=3, r1_every=10_000)
+        parts = [p.strip() for p in self.diffaugment.split(",") if p.strip()]
+        if unknown := set(parts) - set(DIFFAUGMENT_PARTS):
+            raise ConfigError(f"DiffAugment knows {', '.join(DIFFAUGMENT_PARTS)}; not {', '.join(sorted(unknown))}")
         if not self.ema < 1.0:
             raise ConfigError(f"ema must be below 1 (0: off), got {self.ema:g}")
         if self.outlines and self.direction != "AtoB":

@@ -143,11 +143,14 @@ class PatchDiscriminator(nn.Module):
     256x256 pair.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, *, spectral: bool = False):
+        """``spectral``: every conv spectrally normalized (Miyato et al. 2018) and no
+        BatchNorm, the usual way of bounding D's Lipschitz constant instead."""
         super().__init__()
         ndf = cfg.ndf
+        sn = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
         layers: list[nn.Module] = [
-            nn.Conv2d(cfg.in_channels + cfg.out_channels, ndf, 4, stride=2, padding=1),
+            sn(nn.Conv2d(cfg.in_channels + cfg.out_channels, ndf, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         mult = 1
@@ -155,11 +158,11 @@ class PatchDiscriminator(nn.Module):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < cfg.n_layers_d else 1  # the last one keeps resolution
             layers += [
-                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(ndf * mult),
+                sn(nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=spectral)),
+                nn.Identity() if spectral else nn.BatchNorm2d(ndf * mult),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
-        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        layers.append(sn(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor, *, features: bool = False):
@@ -174,6 +177,27 @@ class PatchDiscriminator(nn.Module):
             if isinstance(layer, nn.LeakyReLU):
                 found.append(x)
         return x, found
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """PatchGANs at full and at half resolution (pix2pixHD, Wang et al. 2018): the coarse one
+    judges larger structure with the same layers. Returns a list of logits, one per scale
+    (with ``features=True``: that list and every scale's activations, in one list)."""
+
+    def __init__(self, cfg: ModelConfig, *, scales: int = 2, spectral: bool = False):
+        super().__init__()
+        self.scales = nn.ModuleList(PatchDiscriminator(cfg, spectral=spectral) for _ in range(scales))
+
+    def forward(self, condition: torch.Tensor, image: torch.Tensor, *, features: bool = False):
+        logits, found = [], []
+        for i, d in enumerate(self.scales):
+            if i:
+                condition, image = (F.avg_pool2d(t, 3, stride=2, padding=1, count_include_pad=False)
+                                    for t in (condition, image))
+            out = d(condition, image, features=features)
+            logits.append(out[0] if features else out)
+            found += out[1] if features else []
+        return (logits, found) if features else logits
 
 
 def feature_matching_loss(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
@@ -201,8 +225,11 @@ def build_generator(cfg: ModelConfig) -> UNetGenerator:
     return g
 
 
-def build_discriminator(cfg: ModelConfig) -> PatchDiscriminator:
-    d = PatchDiscriminator(cfg)
+def build_discriminator(cfg: ModelConfig, *, scales: int = 1, spectral: bool = False) -> nn.Module:
+    """The paper's PatchGAN, or (``scales=2``) one per resolution; ``spectral`` as in
+    :class:`PatchDiscriminator`."""
+    d = PatchDiscriminator(cfg, spectral=spectral) if scales == 1 else \
+        MultiScaleDiscriminator(cfg, scales=scales, spectral=spectral)
     init_weights(d)
     return d
 

@@ -142,9 +142,11 @@ def test_run_folder_contents(tiny_data, tmp_path):
 
 
 RECIPE = {"hints": True, "ema": 0.9, "feature_matching": 10.0}  # every option that keeps state or draws numbers
+D_RECIPE = {"diffaugment": "color,translation,cutout", "gan_loss": "hinge", "spectral_norm": True, "d_scales": 2,
+            "r1": 1.0, "r1_every": 2}  # D's options: random draws, power-iteration state, a second D, R1 now and then
 
 
-@pytest.mark.parametrize("stop_at, recipe", [(4, {}), (3, {}), (8, {}), (4, RECIPE)])  # mid-epoch 2, end of 1, mid-3
+@pytest.mark.parametrize("stop_at, recipe", [(4, {}), (3, {}), (8, {}), (4, RECIPE), (5, D_RECIPE)])  # mid-epoch 2, end of 1, mid-3
 def test_stop_then_resume_is_bit_identical_to_an_uninterrupted_run(tiny_data, tmp_path, stop_at, recipe):
     assert any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in build_generator(NOISY).modules())
     model_cfg = replace(NOISY, upsample="resize") if recipe else NOISY

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..config import ModelConfig, TrainConfig
-from ..models import adversarial_loss, build_discriminator, build_generator, feature_matching_loss
+from ..models import build_discriminator, build_generator, feature_matching_loss
+from .augment import d_losses, diff_augment, g_loss, parse_policy, r1_penalty
 from .progress import ALL_LOSS_NAMES, LOSS_NAMES
 
 STATE_KEYS = ("G", "D", "opt_G", "opt_D", "sched_G", "sched_D", "scaler", "G_ema")
@@ -76,7 +77,9 @@ class Pix2Pix:
     ):
         self.cfg, self.tcfg, self.device = model_cfg, train_cfg, device
         self.G = (generator or build_generator(model_cfg)).to(device).train()
-        self.D = build_discriminator(model_cfg).to(device).train()
+        self.D = build_discriminator(model_cfg, scales=train_cfg.d_scales,
+                                     spectral=train_cfg.spectral_norm).to(device).train()
+        self.augment = parse_policy(train_cfg.diffaugment)
         self.layout = torch.channels_last if form.channels_last and device.type != "mps" else torch.contiguous_format
         self.G = self.G.to(memory_format=self.layout)
         self.D = self.D.to(memory_format=self.layout)
@@ -137,48 +140,66 @@ class Pix2Pix:
         paper: it never sees the hints, so following them is learnt through L1 alone."""
         real_a = real_a.to(self.device, non_blocking=True, memory_format=self.layout)
         real_b = real_b.to(self.device, non_blocking=True, memory_format=self.layout)
-        fm = self.tcfg.feature_matching
         with self.autocast():
             if hints is None:
                 fake_b = self.G_train(real_a)
             else:
                 fake_b = self.G_train(real_a, hints.to(self.device, non_blocking=True, memory_format=self.layout))
+        loss_d_real, loss_d_fake, feats_real = self._update_d(real_a, real_b, fake_b)
+        losses = self._update_g(real_a, real_b, fake_b, feats_real)
+        self.scaler.update()
+        self.sched_G.step()
+        self.sched_D.step()
+        if self.G_ema is not None:
+            self._update_ema()
+        losses[2:2] = [loss_d_real, loss_d_fake]
+        return {name: loss.detach() for name, loss in zip(self.loss_names, losses)}
 
-        # D: real pairs -> 1, generated pairs -> 0; halved, as in the paper.
+    def _d_view(self, real_a: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pair as D sees it: through DiffAugment's random draw when the recipe has it."""
+        return diff_augment(real_a, image, self.augment)
+
+    def _update_d(self, real_a, real_b, fake_b):
+        """D: real pairs -> real, generated pairs -> fake; halved, as in the paper; with the
+        recipe's R1 every ``r1_every`` steps. Returns both losses and D's view of the real pair
+        (its activations, for feature matching)."""
+        fm, cfg = self.tcfg.feature_matching, self.tcfg
         set_requires_grad(self.D, True)
         self.opt_D.zero_grad(set_to_none=True)
         with self.autocast():
-            pred_fake = self.D_train(real_a, fake_b.detach())
-            pred_real = self.D_train(real_a, real_b, features=fm > 0)
+            pred_fake = self.D_train(*self._d_view(real_a, fake_b.detach()))
+            pred_real = self.D_train(*self._d_view(real_a, real_b), features=fm > 0)
+        feats_real = None
         if fm > 0:  # D's view of the real pair, before its update, as pix2pixHD takes it
             pred_real, feats_real = pred_real[0], [f.detach() for f in pred_real[1]]
-        loss_d_fake = adversarial_loss(pred_fake, real=False)
-        loss_d_real = adversarial_loss(pred_real, real=True)
-        self.scaler.scale(0.5 * (loss_d_fake + loss_d_real)).backward()
+        loss_d_real, loss_d_fake = d_losses(pred_real, pred_fake, cfg.gan_loss)
+        loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        if cfg.r1 > 0 and self.sched_D.last_epoch % cfg.r1_every == 0:  # lazy: rarely, and weighted up
+            loss_d = loss_d + 0.5 * cfg.r1 * cfg.r1_every * r1_penalty(self.D_train, real_a, real_b)
+        self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_D)
+        return loss_d_real, loss_d_fake, feats_real
 
-        # G: fool D (non-saturating) and stay close to the target in L1.
+    def _update_g(self, real_a, real_b, fake_b, feats_real) -> list[torch.Tensor]:
+        """G: fool D and stay close to the target in L1 (and D's activations, with feature
+        matching). Returns G's losses in :data:`LOSS_NAMES` order, D's left out."""
+        fm = self.tcfg.feature_matching
         set_requires_grad(self.D, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
-            pred = self.D_frozen(real_a, fake_b, features=fm > 0)
+            pred = self.D_frozen(*self._d_view(real_a, fake_b), features=fm > 0)
         if fm > 0:
             pred, feats_fake = pred
-        loss_g_gan = adversarial_loss(pred, real=True)
+        loss_g_gan = g_loss(pred, self.tcfg.gan_loss)
         loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float())
-        losses = [loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake]
+        losses = [loss_g_gan, loss_g_l1]
         loss_g = loss_g_gan + self.tcfg.lambda_l1 * loss_g_l1
         if fm > 0:
             losses.append(feature_matching_loss(feats_fake, feats_real))
             loss_g = loss_g + fm * losses[-1]
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_G)
-        self.scaler.update()
-        self.sched_G.step()
-        self.sched_D.step()
-        if self.G_ema is not None:
-            self._update_ema()
-        return {name: loss.detach() for name, loss in zip(self.loss_names, losses)}
+        return losses
 
     def state_dict(self) -> dict:
         """Both networks (unwrapped), both optimizers, both schedules and the grad scaler."""

@@ -102,6 +102,28 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source
 # ---------------------------------------------------------------------------- checkpoints
 
 
+DISCRIMINATOR_FILE = "discriminator.safetensors"  # beside a model: the D it was trained against (fp16)
+
+
+def load_discriminator(ref: str | Path, D: torch.nn.Module) -> bool:
+    """Load the D saved beside the model ``ref`` (a GPU stage's export) into ``D``; False,
+    with ``D`` untouched, when there is none or it has another architecture."""
+    try:
+        folder = resolve_model(ref)
+    except ModelNotFound:
+        return False
+    path = folder / DISCRIMINATOR_FILE
+    if not path.is_file():
+        return False
+    try:
+        tensors = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+        load_state(D, tensors, source=str(path))
+    except (SafetensorError, OSError, ModelNotFound, RuntimeError) as e:
+        log.warning("not using %s: %s", path, e)
+        return False
+    return True
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Atomically write a training checkpoint (tensors and plain Python values only)."""
     buf = io.BytesIO()

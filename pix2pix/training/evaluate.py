@@ -129,6 +129,14 @@ def _score(ds: PairedDataset, predict, batch_size: int, hints: int, hint_seed: i
     return avg.result(), rows
 
 
+def figures(out: dict) -> dict:
+    """Averaged metrics, rounded, with the rainbow-speckle ratio: the outputs' chroma detail
+    over the real photos' (see :mod:`pix2pix.training.metrics`)."""
+    return {"n": out["n"], "l1": round(out["l1"], 5), "psnr": round(out["psnr"], 3), "ssim": round(out["ssim"], 4),
+            "shape_iou": round(out["shape_iou"], 4), "chroma_detail": round(out["chroma_detail"], 5),
+            "speckle": round(out["chroma_detail"] / max(out["chroma_detail_real"], 1e-9), 3)}
+
+
 def evaluate(
     model: Sketch2Image | None,
     data: str | Path,
@@ -177,13 +185,7 @@ def evaluate(
     if grid:
         save_image(sample_grid(rows), grid)
     return {
-        "n": out["n"],
-        "l1": round(out["l1"], 5),
-        "psnr": round(out["psnr"], 3),
-        "ssim": round(out["ssim"], 4),
-        "shape_iou": round(out["shape_iou"], 4),
-        "chroma_detail": round(out["chroma_detail"], 5),
-        "speckle": round(out["chroma_detail"] / max(out["chroma_detail_real"], 1e-9), 3),
+        **figures(out),
         "hints": hints,
         **({"hint_seed": hint_seed, "hint_style": hint_style} if hints else {}),
         "split": chosen.split,

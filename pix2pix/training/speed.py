@@ -32,6 +32,7 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from ..inference import fastpath
 from ..inference.fastpath import fastest, machine_key, shape_key
+from ..io import load_discriminator
 from .objective import Pix2Pix, StepForm
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,18 @@ def measured_form(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
             form = replace(form, compiled=_compile_pays(make, form, key, planned_steps, forced=cfg.compile == "on"))
     log.info("training step: %s", form.name)
     return form
+
+
+def fast_objective(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None,
+                   total_steps: int, *, generator=None, planned: int = 0, world: int = 1, init=None) -> Pix2Pix:
+    """A run's objective in the fastest form measured here (under DDP, where every rank must
+    agree, the default form); with ``init``, D starts from the one saved beside that model, if
+    there is one (a GPU stage's export), so the run continues that stage's GAN."""
+    form = measured_form(model_cfg, cfg, device, dtype, planned) if world == 1 else StepForm()
+    model = Pix2Pix(model_cfg, cfg, device, generator=generator, amp_dtype=dtype, total_steps=total_steps, form=form)
+    if init is not None and load_discriminator(init, model.D):
+        log.info("starting the discriminator from %s too", init)
+    return model
 
 
 def _compile_pays(make, form: StepForm, key: str, planned_steps: int, *, forced: bool) -> bool:

@@ -30,11 +30,11 @@ from ..models import with_hint_channels
 from .data import read_split
 from .distributed import dist_env, pick_run_device, process_group, rank0_value
 from .judging import Judging, untouched_rng
-from .objective import Pix2Pix, StepForm, lr_factor
+from .objective import Pix2Pix, lr_factor
 from .progress import Callback, RunEnd, RunStart, StepEvent, emit
 from .run_data import build_data, load_init, scan_and_split, seed_of
 from .run_folder import RunFolder, describe_run
-from .speed import measured_form
+from .speed import fast_objective
 from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
                     restore_rng, rng_state)
 
@@ -121,9 +121,8 @@ class Trainer(Judging):
     @classmethod
     def resume(cls, out: str | Path, *, epochs: int = 0, steps: int = 0, data: str | Path | None = None,
                **kwargs) -> Trainer:
-        """Continue the run in ``out`` with its own configuration. ``epochs`` or ``steps`` (if
-        given) set a new length, and the learning-rate decay follows it; ``data``: the data
-        folder, if it has moved. Other keywords as for the constructor."""
+        """Continue the run in ``out`` with its own configuration; ``epochs`` or ``steps`` set a
+        new length (the decay follows it), ``data`` a moved data folder; the rest as for __init__."""
         state = read_checkpoint(RunFolder(out).checkpoint)
         cfg = from_dict(TrainConfig, state["train_config"])
         if steps:
@@ -144,7 +143,6 @@ class Trainer(Judging):
     def elapsed(self) -> float:
         return self.elapsed_before + time.time() - self._started
 
-    # ------------------------------------------------------------------ run
 
     def fit(self) -> RunEnd:
         """Train to the planned length or until stopped; returns how the run ended."""
@@ -182,11 +180,10 @@ class Trainer(Judging):
                                                     pin_memory=self.device.type == "cuda"))
             if pos == 0:
                 self.loss_sums, self.loss_steps = {}, 0
-            fetched = time.perf_counter()
+            t = time.time()  # the step's time includes waiting for its batch: what a run's speed is
             batch = next(batches)  # (input, target) or, for a hint model, (input, target, hints)
-            t = time.time()
             losses = self.model.step(*batch)
-            trial.timed(time.perf_counter() - fetched)
+            trial.timed(time.time() - t)
             self.step += 1
             if self.total == UNTIMED:
                 self._time_length()
@@ -264,10 +261,9 @@ class Trainer(Judging):
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
                               else measured_training_dtype(self.model_cfg, cfg, self.device))
-        form = (measured_form(self.model_cfg, cfg, self.device, self.amp_dtype, 0 if self.total == UNTIMED else self.total)
-                if self.world == 1 else StepForm())  # under DDP every rank must agree: the default
-        self.model = Pix2Pix(self.model_cfg, cfg, self.device, generator=generator, amp_dtype=self.amp_dtype,
-                             total_steps=self.total, form=form)
+        self.model = fast_objective(self.model_cfg, cfg, self.device, self.amp_dtype, self.total, generator=generator,
+                                    planned=0 if self.total == UNTIMED else self.total, world=self.world,
+                                    init=None if resuming else self.init)
         if resuming:
             self.load_state_dict(self._resume_state)
             self._resume_state = None
@@ -294,7 +290,6 @@ class Trainer(Judging):
         elif self.step < self.total:
             self.run.trim_log(self.step, self.steps_per_epoch)
 
-    # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict:
         """What a run needs to continue exactly: the step (which places it), the objective's

@@ -211,6 +211,9 @@ def _add_evaluate(sub) -> None:
                    help="give a hint model N colour hints per pair, sampled from the target (compare with 0)")
     p.add_argument("--hint-seed", type=int, default=0, help="seed of the sampled hints (the same pairs get the same hints)")
     p.add_argument("--source", help="of a mixed data folder (mix.json), only the pairs of this source")
+    p.add_argument("--norm", choices=("running", "image"), default="running",
+                   help="BatchNorm at test time: the statistics saved with the model, or each image's own (the paper's "
+                        "test-time batch statistics at batch size 1)")
     p.add_argument("--hint-style", choices=("dabs", "strokes"), default="dabs",
                    help="dabs: N small dabs of the local colour; strokes: N 10-px strokes of the object's colour across "
                         "it, running over its outline (a broad brush)")
@@ -231,7 +234,7 @@ def cmd_evaluate(args) -> int:
         model, args.data, direction=args.direction, split=args.split, val_list=_read_list(args.val_list),
         outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,
         batch_size=args.batch_size, limit=args.limit, grid=args.grid, grid_rows=args.grid_rows,
-        hints=args.hints, hint_seed=args.hint_seed, hint_style=args.hint_style, source=args.source,
+        hints=args.hints, hint_seed=args.hint_seed, hint_style=args.hint_style, source=args.source, norm=args.norm,
     )
     print(json.dumps(result))
     return 0

@@ -88,3 +88,23 @@ def test_user_errors_are_one_clear_line(tmp_path):
     Image.new("RGB", (30, 30)).save(tmp_path / "photos" / "x.jpg")
     p = run_cli("train", tmp_path / "photos", "--out", tmp_path / "run2", check=False)
     assert p.returncode == 2 and "--outlines" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_evaluate_with_each_images_own_batchnorm_statistics(tmp_path):
+    """--norm image runs BatchNorm on each image's own statistics (the paper's test time):
+    another figure than the saved statistics give, and no other image can change it."""
+    from pix2pix.io import save_pretrained
+    from pix2pix.config import ModelConfig, ModelInfo
+    from pix2pix.training.evaluate import evaluate
+    from pix2pix.inference.infer import Sketch2Image
+    from conftest import trained_like_generator, write_side_by_side
+
+    write_side_by_side(tmp_path / "data", 4)
+    cfg = ModelConfig(ngf=8, image_size=64)
+    save_pretrained(trained_like_generator(cfg), cfg, ModelInfo(input_kind="sketch"), tmp_path / "model")
+    model = Sketch2Image.load(tmp_path / "model", device="cpu", precision="fp32")
+    saved = evaluate(model, tmp_path / "data", split="all")
+    own = evaluate(model, tmp_path / "data", split="all", norm="image")
+    alone = evaluate(model, tmp_path / "data", split="all", norm="image", batch_size=1)
+    assert own["norm"] == "image" and own["l1"] != saved["l1"]
+    assert own["l1"] == pytest.approx(alone["l1"], abs=1e-6)  # batching does not mix images

@@ -18,6 +18,7 @@ from .mix import scan_data
 from ..images.outline_store import OutlineStore
 from ..images.imaging import sample_grid, save_image, to_pil
 from ..inference.infer import Sketch2Image
+from ..io import load_pretrained
 from .metrics import MetricAverager, image_metrics
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,34 @@ def mean_image(dataset: PairedDataset, limit: int = 2000) -> torch.Tensor:
     return total / max(n, 1)
 
 
-def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Tensor | None = None):
-    """(inputs, targets, hints) -> predictions, all (B, C, S, S) in [-1, 1]: the model or a
+NORMS = ("running", "image")
+
+
+def _own_statistics(model: Sketch2Image):
+    """The model with every BatchNorm normalizing by each image's own statistics, as the paper
+    ran its generator at test time (batch statistics, batch size 1), dropout off."""
+    generator, _, _ = load_pretrained(model.path)
+    for m in generator.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+
+    @torch.no_grad()
+    def predict(a, b, h):
+        return torch.cat([generator(a[i:i + 1], None if h is None else h[i:i + 1]) if model.takes_hints
+                          else generator(a[i:i + 1]) for i in range(len(a))])
+
+    return predict
+
+
+def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Tensor | None = None,
+               norm: str = "running"):
+    """(inputs, targets, hints) -> predictions, all (B, C, S, S) in [-1, 1]: the model (its
+    BatchNorm on the statistics saved with it, or with ``norm="image"`` each image's own) or a
     trivial baseline (which ignores the hints)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if model is not None and baseline is None and norm == "image":
+        return _own_statistics(model)
     if baseline == "white":
         return lambda a, b, h: torch.ones_like(b)
     if baseline == "mean":
@@ -155,6 +181,7 @@ def evaluate(
     hint_seed: int = 0,
     hint_style: str = "dabs",
     source: str | None = None,
+    norm: str = "running",
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
@@ -180,7 +207,7 @@ def evaluate(
     if baseline == "mean":
         mean = mean_image(PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
                                         pair_loader=pair_loader))
-    out, rows = _score(ds, _predictor(model, baseline, mean), batch_size, hints, hint_seed, grid_rows if grid else 0,
+    out, rows = _score(ds, _predictor(model, baseline, mean, norm), batch_size, hints, hint_seed, grid_rows if grid else 0,
                        hint_style)
     if grid:
         save_image(sample_grid(rows), grid)
@@ -190,6 +217,7 @@ def evaluate(
         **({"hint_seed": hint_seed, "hint_style": hint_style} if hints else {}),
         "split": chosen.split,
         **({"source": source} if source else {}),
+        **({"norm": norm} if norm != "running" else {}),
         "data": str(data),
         "model": baseline and f"baseline:{baseline}" or str(model.path),
     }

@@ -20,6 +20,8 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, ImageOps
 
+from pix2pix.images.page import Page
+
 from . import models
 from .canvas import SIZE as CANVAS_SIZE
 from .canvas import colour_layer, drawing
@@ -75,10 +77,11 @@ def shown(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run(model, image: Image.Image, seed: int | None = None,
-        hints: Image.Image | None = None, stop=None) -> tuple[Image.Image, Image.Image]:
+def run(model, image: Image.Image, seed: int | None = None, hints: Image.Image | None = None, stop=None, *,
+        keep_everything: bool = False, left_out: dict | None = None) -> tuple[Image.Image, Image.Image]:
     """(what the model sees, its result) for any drawing, label map or photo of a sketch,
-    and colour hints painted over it (RGBA, same size; only hint models use them).
+    and colour hints painted over it (RGBA, same size; only hint models use them). What was
+    left out of a page (notes, a border...; none with ``keep_everything``) goes into ``left_out``.
 
     Requests that reach the model together are run as one batch (see
     :mod:`pix2pix.inference.batching`); each gets the image it would get alone (to within rounding)."""
@@ -86,7 +89,9 @@ def run(model, image: Image.Image, seed: int | None = None,
     from pix2pix.training.priority import interactive
 
     with interactive():  # the app's own fine-tune waits meanwhile
-        prepared = model.prepare(image, hints)
+        prepared = model.prepare(image, hints, keep_everything=keep_everything)
+        if left_out is not None:
+            left_out.update(prepared.left_out)
         return prepared.image, batcher(model).generate(prepared, seed=seed, stop=stop)
 
 
@@ -173,12 +178,12 @@ def _open_upload(path, *, max_mb: float, types: tuple[str, ...] | None = UPLOAD_
 
 
 def _run_file(model, image: Image.Image, name: str, seed: int | None,
-              hints: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
+              hints: Image.Image | None = None, **page) -> tuple[Image.Image, Image.Image]:
     """:func:`run` for an uploaded file: a blank one is named as a file, not as the canvas."""
     from pix2pix.images.sketch import EMPTY_MESSAGE, SketchError
 
     try:
-        return run(model, image, seed, hints)
+        return run(model, image, seed, hints, **page)
     except SketchError as e:
         if str(e) != EMPTY_MESSAGE:
             raise
@@ -227,19 +232,23 @@ def _notice(model, image: Image.Image) -> tuple[str, bool]:
 
 
 @user_errors
-def upload(path, model_name, variation, hints_path=None, max_mb: float = 20):
+def upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
     """Upload tab: (the upload, what the model sees, result, side-by-side download, status
     line, the "turn it into an outline" button); the three pictures as PNG files.
-    ``hints_path``: an optional colour-hint image."""
+    ``hints_path``: an optional colour-hint image; ``keep_everything``: frame the whole page
+    (notes, border and all) instead of the drawing alone."""
     if path is None:
         return None, None, None, _download(), "", gr.Button(visible=False)
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
     hints, said = _open_hints(hints_path, model, max_mb=max_mb)
-    start = time.perf_counter()
-    seen, result = _run_file(model, image, Path(path).name, _seed(variation), hints)
+    start, left_out = time.perf_counter(), {}
+    seen, result = _run_file(model, image, Path(path).name, _seed(variation), hints,
+                             keep_everything=bool(keep_everything), left_out=left_out)
     ms = (time.perf_counter() - start) * 1000
-    status = f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms{said}"
+    page = Page(None, left_out).sentence()
+    status = (f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
+              + (f"; {page} (tick *Keep everything on the page* to keep them)" if page else "") + said)
     notice, offer = _notice(model, image)
     # Files, not images: gradio writes a returned image into its cache in place, so a second
     # identical answer could truncate the file while the first user is still fetching it.

@@ -131,6 +131,9 @@ def _add_generate(sub) -> None:
                    help="colour hints for a hint model: an RGBA image the size of the input (colour where painted, "
                         "transparent elsewhere); for a folder of inputs, a folder of hint files with the same names")
     p.add_argument("--raw", action="store_true", help="skip sketch normalization (crop to content, line cleanup)")
+    p.add_argument("--keep-everything", action="store_true",
+                   help="frame the whole page: by default notes, a border, colour swatches and specks beside the "
+                        "drawing are left out (and said so)")
     p.add_argument("--keep-size", action="store_true", help="resize each result back to its input's size")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -162,7 +165,9 @@ def cmd_generate(args) -> int:
         try:
             image = open_image(f)
             hints = open_image(hint_files[f]) if f in hint_files else None
-            prepared = model.prepare(image, hints, raw=args.raw)
+            prepared = model.prepare(image, hints, raw=args.raw, keep_everything=args.keep_everything)
+            if prepared.left_out:
+                log.info("%s: %s", f.name, prepared.said())
         except Pix2PixError as e:
             log.warning("skipped %s: %s", f.name, e)
             continue

@@ -156,6 +156,16 @@ def test_bad_uploads_get_a_sentence(tmp_path, runs, name, data, message):
     assert not any(t in e.value.message for t in ERROR_TRACES)
 
 
+def test_upload_leaves_a_pages_notes_out_and_says_so_unless_kept(tmp_path, runs):
+    from pages import annotated_page
+
+    path = png(tmp_path, annotated_page(), "page.png")
+    *_, status, _ = handlers.upload(path, SKETCH_MODEL, 0)
+    assert "left out 2 text blocks, a border, a swatch and 6 specks" in status and "Keep everything" in status
+    *_, status, _ = handlers.upload(path, SKETCH_MODEL, 0, None, True)
+    assert "left out" not in status
+
+
 def test_upload_size_limit(tmp_path, runs):
     big = png(tmp_path, sketch(), "big.png")
     with pytest.raises(gr.Error, match="larger than"):

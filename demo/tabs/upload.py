@@ -40,6 +40,8 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                           "sketch's size, with colour painted where you want it",
                     file_types=[".png", ".webp"], height=90, elem_id="upload-hints",
                 )
+                keep = gr.Checkbox(False, label="Keep everything on the page", elem_id="upload-keep",
+                                   info="Off: notes, a border, swatches and specks beside the drawing are left out.")
                 original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)
                 variation = gr.Slider(0, 99, value=0, step=1, label="Variation", info="0: the model's usual output.")
                 run = gr.Button("Generate again", elem_id="upload-generate")
@@ -53,12 +55,13 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
     go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs, outputs = [file, model, variation, hints], [original, seen, result, pair, status, to_outline]
+    inputs, outputs = [file, model, variation, hints, keep], [original, seen, result, pair, status, to_outline]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
                      list(draw_tab), **PRIVATE)
     for event in (
         file.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
         hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        keep.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
         run.click(go, inputs, outputs, **INFERENCE, **PRIVATE),
         variation.input(go, inputs, outputs, trigger_mode="always_last", **INFERENCE, **PRIVATE),  # typed numbers too
     ):

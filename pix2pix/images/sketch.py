@@ -20,6 +20,7 @@ from PIL import Image, ImageFilter
 
 from ..errors import Pix2PixError
 from .imaging import WHITE, ImageReadError, open_image, to_rgb
+from .page import GAP, find_drawing
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +148,15 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2.0 * np.count_nonzero(mask) / perimeter if perimeter else 0.0
 
 
-def _analyse(rgb: Image.Image) -> np.ndarray:
+def _analyse(rgb: Image.Image, region: np.ndarray | None = None, strength: np.ndarray | None = None) -> np.ndarray:
     """RGB image -> uint8 ink image, >= 128 where darker than half the typical ink (faint pencil
     and pen alike), graded around it so an enlarged copy has smooth edges. Specks go: a line
-    pixel has about width^2 / 2 ink pixels within half a stroke width, a speck its own few."""
-    strength = _ink_strength(np.asarray(rgb))
+    pixel has about width^2 / 2 ink pixels within half a stroke width, a speck its own few.
+    ``region`` (bool): only there, the typical ink measured there too (a page's drawing
+    without its notes, whose dark print would make faint pencil look like noise)."""
+    strength = _ink_strength(np.asarray(rgb)) if strength is None else strength
+    if region is not None:
+        strength = np.where(region, strength, 0.0)
     candidates = strength[strength > NOISE_FLOOR]
     threshold = max(NOISE_FLOOR, 0.5 * float(np.percentile(candidates, INK_LEVEL_PERCENTILE) if candidates.size else 0))
     ink = np.rint(np.clip(strength * (127.5 / threshold), 0, 255)).astype(np.uint8)
@@ -170,8 +175,25 @@ def ink_mask(image) -> np.ndarray:
     return _analyse(to_rgb(_require_image(image))) >= 128
 
 
-def _locate(image, margin: float, crop: bool) -> tuple[np.ndarray, int, Frame]:
-    """Shared by find_frame and normalize_sketch: (ink image of a copy reduced by an integer factor, factor, frame)."""
+def _drawing_only(rgb: Image.Image, ink: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """The ink of the drawing alone, and what was left out (see :mod:`pix2pix.images.page`):
+    untouched when nothing was; else analysed again within the drawing's box, away from what
+    was left out, so its faint lines are measured against its own ink."""
+    mask = ink >= 128
+    page = find_drawing(mask)
+    if not page.left_out:
+        return ink, {}
+    gone = cv2.dilate((mask & ~page.drawing).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    x, y, w, h = cv2.boundingRect(page.drawing.astype(np.uint8))
+    pad = round(GAP * max(mask.shape))
+    region = np.zeros_like(mask)
+    region[max(0, y - pad): y + h + pad, max(0, x - pad): x + w + pad] = True
+    return _analyse(rgb, region & ~gone), page.left_out
+
+
+def _locate(image, margin: float, crop: bool, page: bool = False) -> tuple[np.ndarray, int, Frame, dict[str, int]]:
+    """Shared by find_frame and normalize_sketch: (ink image of a copy reduced by an integer
+    factor, factor, frame, what was left out of the page: see :func:`_drawing_only`)."""
     if not 0.0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     source = _require_image(image)
@@ -179,6 +201,9 @@ def _locate(image, margin: float, crop: bool) -> tuple[np.ndarray, int, Frame]:
     # Reduced before compositing on white: same result (premultiplied), a fraction of the time.
     work = (source if source.mode in ("L", "RGB", "RGBA") else to_rgb(source)).reduce(factor) if factor > 1 else source
     ink = _analyse(to_rgb(work))
+    left_out: dict[str, int] = {}
+    if page and crop:
+        ink, left_out = _drawing_only(to_rgb(work), ink)
     mask = ink >= 128
     if np.count_nonzero(mask) < max(MIN_INK_PIXELS, MIN_INK_FRACTION * mask.size):
         raise SketchError(EMPTY_MESSAGE)
@@ -186,7 +211,8 @@ def _locate(image, margin: float, crop: bool) -> tuple[np.ndarray, int, Frame]:
     box = (x * factor, y * factor, min(w, (x + bw) * factor), min(h, (y + bh) * factor)) if crop else (0, 0, w, h)
     # The smallest square holding the box with the margin on each side, centred on it.
     side = float(max(box[2] - box[0], box[3] - box[1])) / (1.0 - 2.0 * (margin if crop else 0.0))
-    return ink, factor, Frame(float(box[0] + box[2] - side) / 2, float(box[1] + box[3] - side) / 2, side)
+    frame = Frame(float(box[0] + box[2] - side) / 2, float(box[1] + box[3] - side) / 2, side)
+    return ink, factor, frame, left_out
 
 
 def find_frame(image: Image.Image, *, margin: float = 0.08) -> Frame:
@@ -224,6 +250,19 @@ def _distance(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
 
 
+def _thicken(mask: np.ndarray, reach: float) -> np.ndarray:
+    """Lines grown by up to ``reach`` px, as a round pen would draw them, except that two lines
+    never merge: the middle of a gap narrower than twice the reach stays paper (a line of it
+    wide), so hatching, checks and stripes stay lines instead of filling in, and a small loop
+    keeps its hole."""
+    gap = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    grown = gap <= reach
+    if not grown.any() or reach < 1:
+        return grown
+    middle = (gap >= cv2.dilate(gap, np.ones((3, 3), np.uint8)) - 0.5) & (gap > 0.5) & (gap <= reach + 1)
+    return grown & ~middle
+
+
 def _set_width(mask: np.ndarray, target: float, frame_side: float) -> np.ndarray:
     """Lines -> about ``target`` px wide; fills (wider than FILL_WIDTH of the frame) stay. Thin
     lines grow by a round pen; thick ones keep what lies within target / 2 of the middle of the
@@ -236,7 +275,7 @@ def _set_width(mask: np.ndarray, target: float, frame_side: float) -> np.ndarray
     fills = mask & (_distance(~deep) <= r) if deep.any() else np.zeros_like(mask)
     width = _stroke_width(mask & ~fills if (mask & ~fills).any() else mask)
     if width < target - 1:
-        return _distance(~mask) <= round((target - width) / 2) + 0.5
+        return _thicken(mask, round((target - width) / 2) + 0.5)
     if width <= target + 1:
         return mask
     # The middle: the deepest pixel within reach, capped so joints cut no waist into their lines.
@@ -261,14 +300,19 @@ def _render(ink: np.ndarray, frame: Frame, size: int) -> Image.Image:
     return Image.fromarray(np.where(lines, 0, 255).astype(np.uint8), "L").reduce(2).convert("RGB")
 
 
-def normalize_sketch(image, size: int = 256, *, margin: float = 0.08, crop: bool = True, return_frame: bool = False):
+def normalize_sketch(image, size: int = 256, *, margin: float = 0.08, crop: bool = True, return_frame: bool = False,
+                     page: bool = False, left_out: dict | None = None):
     """Any sketch (PIL image of any mode/size, numpy array, or editor dict) -> RGB size x size, black lines on white, centred.
     Returns the image, or (image, frame) with return_frame=True; ``crop=False`` keeps the whole
     canvas (padded to a square). The frame is in input pixels: :func:`frame_image` crops a
-    matching photo with it. Raises :class:`SketchError` when there is no ink."""
+    matching photo with it. ``page``: leave out what is on the page but not part of the
+    drawing (notes, a border, swatches, specks: :mod:`pix2pix.images.page`), counted by kind
+    into ``left_out`` when given. Raises :class:`SketchError` when there is no ink."""
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
-    ink, factor, frame = _locate(image, margin, crop)
+    ink, factor, frame, dropped = _locate(image, margin, crop, page)
+    if left_out is not None:
+        left_out.update(dropped)
     out = _render(ink, frame.scaled(1 / factor), size)
     log.debug("sketch: analysed at %s (1/%d), %s", ink.shape, factor, frame)
     return (out, frame) if return_frame else out

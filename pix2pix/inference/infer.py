@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ from .mixed import inner_in
 from ..models import dropout_layers
 from ..images.palette import snap_to_palette
 from .rewrite import fold_batchnorm, has_resizes, resize_as_transposed
+from ..images.page import Page
 from ..images.sketch import Frame, frame_image, normalize_sketch
 
 # Fast path vs fp32, mean absolute difference on the [-1, 1] output scale: the bound the
@@ -45,6 +46,11 @@ class Prepared:
 
     image: Image.Image
     hints: Image.Image | None = None
+    left_out: dict[str, int] = field(default_factory=dict)  # of a page, by kind: not part of the drawing
+
+    def said(self) -> str:
+        """What preparing left out of the page, as a sentence ("" when nothing)."""
+        return Page(None, self.left_out).sentence()
 
 
 class Sketch2Image:
@@ -196,7 +202,8 @@ class Sketch2Image:
     def takes_hints(self) -> bool:
         return self.cfg.hint_channels > 0
 
-    def prepare(self, image: Image.Image, hints: Image.Image | None = None, *, raw: bool = False) -> Prepared:
+    def prepare(self, image: Image.Image, hints: Image.Image | None = None, *, raw: bool = False,
+                keep_everything: bool = False) -> Prepared:
         """Any image (and hint layer) -> exactly what this model takes: the one place an
         input is prepared.
 
@@ -206,23 +213,26 @@ class Sketch2Image:
         at the model's square size. ``hints`` (RGBA in the same pixel coordinates as
         ``image``: colour where painted, transparent elsewhere) goes through exactly the
         same crop and resize, so a hint painted inside a drawn shape stays inside it; models
-        without hint channels ignore it."""
+        without hint channels ignore it. A sketch on a page loses what a person would not
+        count as part of the drawing (notes, a border, swatches, specks), said in
+        ``left_out``, unless ``keep_everything``."""
         s = self.size
         frame = None  # the drawing's crop; None: the whole image, stretched to the square
+        left_out: dict[str, int] = {}
         if self.info.input_kind == "labels" and self.info.palette:
             seen = snap_to_palette(to_rgb(image).resize((s, s), Image.Resampling.NEAREST), self.info.palette)
         elif self.info.input_kind == "sketch" and not raw:
-            seen, frame = normalize_sketch(image, s, return_frame=True)
+            seen, frame = normalize_sketch(image, s, return_frame=True, page=not keep_everything, left_out=left_out)
             seen = to_rgb(seen)
         else:
             seen = to_rgb(image)
             seen = seen if seen.size == (s, s) else seen.resize((s, s), Image.Resampling.BICUBIC)
         if hints is None or not self.takes_hints:
-            return Prepared(seen)
+            return Prepared(seen, left_out=left_out)
         if hints.size != image.size:
             raise ImageReadError(f"The colour hints are {hints.width}x{hints.height} but the sketch is "
                                  f"{image.width}x{image.height}: paint them on an image of the sketch's size.")
-        return Prepared(seen, frame_hints(hints, frame, s))
+        return Prepared(seen, frame_hints(hints, frame, s), left_out)
 
     def generate(self, prepared: Prepared, *, seed: int | None = None, stop=None) -> Image.Image:
         """The image for an input that :meth:`prepare` made; ``stop`` as for :meth:`run`."""

@@ -84,29 +84,49 @@ def _kind(comps: np.ndarray, stats: np.ndarray, ink: int, main_ink: int, side: i
     return None
 
 
+LAYOUT_PX = 512  # the layout is read on a copy of the mask at most this size (any ink in a cell counts)
+
+
 def find_drawing(mask: np.ndarray) -> Page:
-    """The drawing in an ink mask (bool, H x W) and what else is on the page (see the module)."""
+    """The drawing in an ink mask (bool, H x W) and what else is on the page (see the module).
+    The layout is read on a copy of at most 512 px (a page of 1024 in a quarter of the time); what is
+    left out is cut from the mask at full size."""
+    h, w = mask.shape
+    f = max(1, -(-max(h, w) // LAYOUT_PX))
+    if f == 1:
+        return _layout(mask)
+    padded = np.zeros((-(-h // f) * f, -(-w // f) * f), bool)
+    padded[:h, :w] = mask
+    small = padded.reshape(padded.shape[0] // f, f, padded.shape[1] // f, f).any(axis=(1, 3))
+    page = _layout(small)
+    if not page.left_out:
+        return Page(mask)
+    gone = np.repeat(np.repeat(small & ~page.drawing, f, axis=0), f, axis=1)[:h, :w]
+    return Page(mask & ~gone, page.left_out)
+
+
+def _layout(mask: np.ndarray) -> Page:
     h, w = mask.shape
     side = max(h, w)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:  # one component (or none): nothing to tell apart
         return Page(mask)
     border = _borders(stats, labels, h, w)
-    rest = mask & ~border[labels]
+    rest = mask & ~border[labels] if border.any() else mask
     gap = max(1, round(GAP * side))
     joined = cv2.dilate(rest.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (2 * gap + 1,) * 2))
-    m, clusters = cv2.connectedComponents(joined, connectivity=8)
-    ink = np.bincount(clusters[rest], minlength=m)
-    ink[0] = 0
-    if not ink.any():
+    m, clusters, cstats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    if m <= 2 and not border.any():  # one drawing, nothing else: the usual case, decided here
         return Page(mask)
     # The drawing spans the most of the page: a solid swatch may hold more ink than thin lines.
-    _, _, cstats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     main = int(np.argmax(cstats[:, 2].astype(np.int64) * cstats[:, 3] * (np.arange(m) > 0)))
-    ys, xs = np.nonzero(rest & (clusters == main))
-    box = (xs.min(), ys.min(), xs.max(), ys.max())
+    ink = np.bincount(clusters[rest], minlength=m)
     of_comp = np.zeros(n, np.int64)  # each component's cluster
     of_comp[labels[rest]] = clusters[rest]
+    mine = np.flatnonzero(of_comp == main)
+    mine = mine[(mine > 0) & ~border[mine]]
+    mx, my, mw, mh = stats[mine, 0], stats[mine, 1], stats[mine, 2], stats[mine, 3]
+    box = (mx.min(), my.min(), (mx + mw).max() - 1, (my + mh).max() - 1)
     counts: dict[str, int] = {"border": int(border.sum() > 0)}
     dropped = border.copy()
     for c in range(1, m):

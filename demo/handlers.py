@@ -214,6 +214,7 @@ def _open_hints(path, model, *, max_mb: float) -> tuple[Image.Image | None, str]
 
 
 MISMATCH = {
+    "labels": "This looks like a colour label map, not a sketch: {labels} takes label maps.",
     "photo": "This looks like a photo, not a sketch: the model expects an outline drawing. "
              "*Turn it into an outline* draws one from it, to edit in the Draw tab.",
     "drawing": "This looks like a line drawing, but {name} takes a colour label map (flat areas of its label "
@@ -221,24 +222,25 @@ MISMATCH = {
 }
 
 
-def _notice(model, image: Image.Image) -> tuple[str, bool]:
-    """A line on an input of the wrong kind, and whether to offer to turn it into an outline."""
+def _notice(model, image: Image.Image) -> tuple[str, bool, str | None]:
+    """A line on an input of the wrong kind, whether to offer to turn it into an outline, and
+    the installed model that takes a label map, for a label map given to a sketch model."""
     from pix2pix.images.inputs import mismatch
 
     kind = mismatch(image, model.info.input_kind, [tuple(c.color) for c in model.info.palette])
     if kind is None:
-        return "", False
-    return "  \n⚠ " + MISMATCH[kind].format(name=model.info.name or "this model"), kind == "photo"
+        return "", False, None
+    labels = models.fitting("labels") if kind == "labels" else None
+    if kind == "labels" and labels == models.SCRATCH:
+        return "", False, None  # no model here takes one: nothing to suggest
+    text = MISMATCH[kind].format(name=model.info.name or "this model", labels=f"*{labels}*")
+    return "  \n⚠ " + text, kind == "photo", labels
 
 
 @user_errors
-def upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
-    """Upload tab: (the upload, what the model sees, result, side-by-side download, status
-    line, the "turn it into an outline" button); the three pictures as PNG files.
-    ``hints_path``: an optional colour-hint image; ``keep_everything``: frame the whole page
-    (notes, border and all) instead of the drawing alone."""
+def _upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
     if path is None:
-        return None, None, None, _download(), "", gr.Button(visible=False)
+        return None, None, None, _download(), "", gr.Button(visible=False), gr.Button(visible=False)
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
     hints, said = _open_hints(hints_path, model, max_mb=max_mb)
@@ -249,12 +251,27 @@ def upload(path, model_name, variation, hints_path=None, keep_everything: bool =
     page = Page(None, left_out).sentence()
     status = (f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
               + (f"; {page} (tick *Keep everything on the page* to keep them)" if page else "") + said)
-    notice, offer = _notice(model, image)
+    notice, offer, labels = _notice(model, image)
     # Files, not images: gradio writes a returned image into its cache in place, so a second
     # identical answer could truncate the file while the first user is still fetching it.
     named = ((_preview(image), "upload.png"), (seen, "model_input.png"), (result, "result.png"))
     pictures = [save_png(im, name) for im, name in named]
-    return *pictures, _download(seen, result), status + notice, gr.Button(visible=offer)
+    switch = gr.Button(f"Use {labels}", visible=True) if labels else gr.Button(visible=False)
+    return *pictures, _download(seen, result), status + notice, gr.Button(visible=offer), switch
+
+
+def upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
+    """Upload tab: (the upload, what the model sees, result, side-by-side download, status
+    line, the "turn it into an outline" button, the "use the label-map model" button); the
+    three pictures as PNG files. ``hints_path``: an optional colour-hint image;
+    ``keep_everything``: frame the whole page (notes, border and all), not the drawing alone.
+    A file that cannot be used is a sentence in the status line, which stays until the next
+    input, with the pictures cleared: no toast that fades, no error badges."""
+    try:
+        return _upload(path, model_name, variation, hints_path, keep_everything, max_mb=max_mb)
+    except gr.Error as e:
+        hidden = gr.Button(visible=False)
+        return None, None, None, _download(), f"⚠ {e.message}", hidden, hidden
 
 
 @user_errors

@@ -168,6 +168,20 @@ def refreshed() -> gr.Dropdown:
     return gr.Dropdown(choices=choices(available()))
 
 
-def init_choices() -> gr.Dropdown:
-    """The Fine-tune tab's "Start from" picker: from scratch, or any model there is."""
-    return gr.Dropdown(choices=[SCRATCH, *choices(available())])
+def fitting(input_kind: str, entries: list[ModelEntry] | None = None) -> str:
+    """The model a fine-tune of data of ``input_kind`` starts from by default: a shipped model
+    that takes that kind (the preferred one first), else the first such model, else scratch."""
+    entries = available() if entries is None else entries
+    kinds = [e for e in entries if e.info.input_kind == input_kind]
+    shipped = [e for e in kinds if e.shipped]
+    for group in (shipped, kinds):
+        if group:
+            return next((e.name for e in group if e.name == PREFERRED_MODEL), group[0].name)
+    return SCRATCH
+
+
+def init_choices(value: str | None = None) -> gr.Dropdown:
+    """The Fine-tune tab's "Start from" picker: from scratch, or any model there is; ``value``
+    picks one (by default a shipped sketch model: this is a tab for fine-tuning)."""
+    entries = available()
+    return gr.Dropdown(choices=[SCRATCH, *choices(entries)], value=value or fitting("sketch", entries))

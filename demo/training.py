@@ -21,7 +21,7 @@ from .errors import user_errors
 from .models import SCRATCH
 from .run_storage import _run_dir, storage
 from .settings import Settings
-from .training_data import NO_DATA, _checked, _extract, data_folders
+from .training_data import NO_DATA, _checked, _extract, _refused, data_folders
 from .training_view import loss_frame, metrics_text, progress_html
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,26 @@ TRAINING_THREAD = "pix2pix-train"  # the name demo.jobs gives its thread
 @user_errors
 def check_zip(settings: Settings, zip_path: str | None, photos_only: bool, name: str):
     """An uploaded .zip: extracted (safely) into the uploads folder, selected and checked:
-    (folder picker, summary, checked folder, run name, storage usage, storage choices)."""
+    (folder picker, summary, checked folder, run name, start model, storage usage, storage
+    choices). A zip that cannot be used is a sentence in the summary; every control stays."""
+    from pix2pix.errors import Pix2PixError
+
     if zip_path is None:
-        return gr.skip(), NO_DATA, None, name, gr.skip(), gr.skip()
+        return gr.skip(), NO_DATA, None, name, gr.skip(), gr.skip(), gr.skip()
     zip_path = Path(zip_path)
     if zip_path.stat().st_size > settings.max_zip_mb * 1024 * 1024:
-        raise gr.Error(f"{zip_path.name} is larger than {settings.max_zip_mb} MB.", print_exception=False)
-    root = _extract(settings, zip_path)
+        return gr.skip(), *_refused(f"{zip_path.name} is larger than {settings.max_zip_mb} MB.", name), \
+            gr.skip(), gr.skip()
+    try:
+        root = _extract(settings, zip_path)
+    except (Pix2PixError, gr.Error) as e:  # a bad zip, or no room for it: said where the summary goes
+        return gr.skip(), *_refused(getattr(e, "message", None) or str(e), name), *storage(settings)
     # From now on it is a folder on the server like any other: later checks use the picker.
     picker = gr.Dropdown(choices=data_folders(settings), value=str(root), allow_custom_value=True)
-    return picker, *_checked(root, photos_only, name), *storage(settings)
+    try:
+        return picker, *_checked(root, photos_only, name), *storage(settings)
+    except Pix2PixError as e:
+        return picker, *_refused(str(e), name), *storage(settings)
 
 
 # ---------------------------------------------------------------------------- runs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .errors import user_errors
+from .errors import in_the_apps_words, user_errors
 from .settings import Settings
 
 NO_DATA = "Choose a data folder or upload a .zip, then press **Check data**."
@@ -22,15 +22,26 @@ def _roots(settings: Settings) -> list[Path]:
 
 
 def data_folders(settings: Settings) -> list[tuple[str, str]]:
-    """(label, path) of every folder directly under an allowed root, and of earlier uploads."""
+    """(label, path) of every folder directly under an allowed root, and of earlier uploads;
+    an upload whose files all sit in one folder (a zipped folder) is offered from inside it."""
     found = []
     for root in _roots(settings):
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
             if folder.is_dir() and not folder.name.startswith(".") and folder != settings.uploads:
-                found.append((f"{root.name}/{folder.name}", str(folder)))
+                inner = _single_folder(folder) if root == settings.uploads else None
+                found.append((f"{root.name}/{folder.name}" + (f"/{inner.name}" if inner else ""), str(inner or folder)))
     return found
+
+
+def _single_folder(folder: Path) -> Path | None:
+    """The one folder inside ``folder`` when there is nothing else (hidden files aside)."""
+    try:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return None
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else None
 
 
 def _summary(result) -> str:
@@ -57,20 +68,34 @@ def _suggest_name(folder: Path, current: str) -> str:
 
 
 def _checked(folder: Path, photos_only: bool, name: str):
+    """(summary, checked folder, run name, the model to start from) of a data folder."""
     from pix2pix.training.mix import scan_data
 
+    from .models import fitting
+
     result = scan_data(folder, outlines=bool(photos_only))
-    return _summary(result), str(folder), _suggest_name(folder, name or "")
+    kind = "labels" if result.labels else "sketch"
+    return _summary(result), str(folder), _suggest_name(folder, name or ""), gr.Dropdown(value=fitting(kind))
+
+
+def _refused(message: str, name: str):
+    """A check that failed: its sentence in the summary, every control left as it was and usable."""
+    return f"⚠ {html.escape(in_the_apps_words(message))}", None, name, gr.skip()
 
 
 @user_errors
 def check_folder(settings: Settings, path: str | None, photos_only: bool, name: str):
-    """Check data: (summary, checked folder, run name) for a folder on the server."""
+    """Check data: (summary, checked folder, run name, start model) for a folder on the server."""
+    from pix2pix.errors import Pix2PixError
+
     from demo.uploads import resolve_data_folder
 
     if not path:
-        raise gr.Error("Choose a data folder first.", print_exception=False)
-    return _checked(resolve_data_folder(path, _roots(settings)), photos_only, name)
+        return NO_DATA, None, name, gr.skip()
+    try:
+        return _checked(resolve_data_folder(path, _roots(settings)), photos_only, name)
+    except Pix2PixError as e:
+        return _refused(str(e), name)
 
 
 def _upload_name(zip_path: Path) -> str:
@@ -93,8 +118,3 @@ def _extract(settings: Settings, zip_path: Path) -> Path:
 
     with settings.upload_lock:  # one at a time: the quota is checked against what is on disk
         return extract_zip(zip_path, settings.uploads / _upload_name(zip_path), room=room)
-
-
-def forget_data():
-    """The data choice changed: it must be checked again before a start."""
-    return NO_DATA, None

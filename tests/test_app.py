@@ -123,7 +123,7 @@ def test_upload_shows_what_the_model_sees(tmp_path, runs):
     lines = sketch("bag", 300).convert("L").point(lambda v: 255 - v)
     photo.paste((235, 235, 235), (800, 50), mask=lines)
     shown = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
-    (original, seen, result), (download, status, offer) = [Image.open(f) for f in shown[:3]], shown[3:]
+    (original, seen, result), (download, status, offer, _) = [Image.open(f) for f in shown[:3]], shown[3:]
     assert seen.size == result.size == (256, 256) and max(original.size) <= 512 and download.visible
     assert np.asarray(seen)[0, 0].tolist() == [255, 255, 255]  # dark board -> white paper
     assert "1200×700" in status and "looks like" not in status and not offer.visible
@@ -132,7 +132,7 @@ def test_upload_shows_what_the_model_sees(tmp_path, runs):
 def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_an_outline(tmp_path, runs):
     photo = Image.new("RGB", (300, 400), "white")
     ImageDraw.Draw(photo).rounded_rectangle((60, 80, 240, 330), radius=40, fill=(150, 40, 60))  # a red bag
-    status, offer = handlers.upload(png(tmp_path, photo, "bag.jpg"), SKETCH_MODEL, 0)[4:]
+    status, offer, switch = handlers.upload(png(tmp_path, photo, "bag.jpg"), SKETCH_MODEL, 0)[4:]
     assert "looks like a photo" in status and offer.visible
     canvas, picker, tabs = handlers.outline_for_canvas(str(tmp_path / "bag.jpg"), SKETCH_MODEL)
     assert picker.value == SKETCH_MODEL and tabs.selected == "draw" and canvas["generate"]
@@ -140,8 +140,21 @@ def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_a
     assert outline.size == (512, 512)  # padded, not stretched
     ink = np.argwhere(np.asarray(outline.convert("L")) < 128)
     assert len(ink) > 200 and (ink.max(0) - ink.min(0))[0] > (ink.max(0) - ink.min(0))[1]  # taller than wide
-    status, offer = handlers.upload(png(tmp_path, sketch("shoe"), "shoe.png"), LABEL_MODEL, 0)[4:]
+    status, offer, _ = handlers.upload(png(tmp_path, sketch("shoe"), "shoe.png"), LABEL_MODEL, 0)[4:]
     assert "looks like a line drawing" in status and LABEL_MODEL in status and not offer.visible
+    assert not switch.visible
+
+
+def test_a_label_map_given_to_a_sketch_model_is_named_and_the_label_model_offered(tmp_path, runs):
+    labels = Image.new("RGB", (256, 256), (0, 0, 255))  # a facade's wall, windows, a door: flat colours
+    d = ImageDraw.Draw(labels)
+    for x in range(30, 230, 50):
+        d.rectangle((x, 40, x + 25, 90), fill=(0, 170, 255))
+        d.rectangle((x, 120, x + 25, 170), fill=(0, 170, 255))
+    d.rectangle((110, 190, 150, 256), fill=(170, 0, 0))
+    status, offer, switch = handlers.upload(png(tmp_path, labels, "facade.png"), SKETCH_MODEL, 0)[4:]
+    assert "looks like a colour label map" in status and "a photo" not in status and not offer.visible
+    assert switch.visible and switch.value == f"Use {LABEL_MODEL}"
 
 
 @pytest.mark.parametrize("name, data, message", [
@@ -150,26 +163,28 @@ def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_a
     ("fake.jpg", b"hello", "not an image"),
 ])
 def test_bad_uploads_get_a_sentence(tmp_path, runs, name, data, message):
+    """In the status line, where it stays until the next input; the pictures are cleared."""
+    import re
+
     (tmp_path / name).write_bytes(data)
-    with pytest.raises(gr.Error, match=message) as e:
-        handlers.upload(tmp_path / name, SKETCH_MODEL, 0)
-    assert not any(t in e.value.message for t in ERROR_TRACES)
+    original, seen, result, _, status, offer, switch = handlers.upload(tmp_path / name, SKETCH_MODEL, 0)
+    assert re.search(message, status) and status.startswith("⚠") and original is seen is result is None
+    assert not any(t in status for t in ERROR_TRACES) and not offer.visible and not switch.visible
 
 
 def test_upload_leaves_a_pages_notes_out_and_says_so_unless_kept(tmp_path, runs):
     from pages import annotated_page
 
     path = png(tmp_path, annotated_page(), "page.png")
-    *_, status, _ = handlers.upload(path, SKETCH_MODEL, 0)
+    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL, 0)
     assert "left out 2 text blocks, a border, a swatch and 6 specks" in status and "Keep everything" in status
-    *_, status, _ = handlers.upload(path, SKETCH_MODEL, 0, None, True)
+    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL, 0, None, True)
     assert "left out" not in status
 
 
 def test_upload_size_limit(tmp_path, runs):
     big = png(tmp_path, sketch(), "big.png")
-    with pytest.raises(gr.Error, match="larger than"):
-        handlers.upload(big, SKETCH_MODEL, 0, max_mb=big.stat().st_size / 2**20 / 2)
+    assert "larger than" in handlers.upload(big, SKETCH_MODEL, 0, max_mb=big.stat().st_size / 2**20 / 2)[4]
 
 
 # ---------------------------------------------------------------------------- fine-tune handlers
@@ -178,14 +193,15 @@ def test_upload_size_limit(tmp_path, runs):
 def test_check_data_in_a_root_and_refusal_outside(settings, tmp_path):
     write_side_by_side(settings.data_roots[0] / "shapes", 6)
     assert training_data.data_folders(settings) == [("datasets/shapes", str(settings.data_roots[0] / "shapes"))]
-    summary, checked, name = training_data.check_folder(settings, "shapes", False, "")
+    summary, checked, name, start_from = training_data.check_folder(settings, "shapes", False, "")
     assert "side-by-side" in summary and "6 train" in summary and checked.endswith("shapes")
-    assert name.startswith("shapes-")
+    assert name.startswith("shapes-") and start_from.value == SKETCH_MODEL  # a sketch model to fine-tune
     (tmp_path / "elsewhere").mkdir()
-    with pytest.raises(gr.Error, match="outside the folders"):
-        training_data.check_folder(settings, str(tmp_path / "elsewhere"), False, "")
-    with pytest.raises(gr.Error, match="No usable training pairs"):
-        training_data.check_folder(settings, str(settings.data_roots[0]), False, "")
+    # a failed check is a sentence where the summary goes; nothing is marked as an error
+    summary, checked, name, start_from = training_data.check_folder(settings, str(tmp_path / "elsewhere"), False, "x")
+    assert summary.startswith("⚠") and "outside the folders" in summary and checked is None and name == "x"
+    summary, *_ = training_data.check_folder(settings, str(settings.data_roots[0]), False, "")
+    assert "No usable training pairs" in summary and "tick *Photos only*" in summary and "--" not in summary
 
 
 def test_check_zip_extracts_into_the_uploads_folder(settings, tmp_path):
@@ -195,23 +211,25 @@ def test_check_zip_extracts_into_the_uploads_folder(settings, tmp_path):
     with zipfile.ZipFile(tmp_path / "pairs.zip", "w") as z:
         for f in (tmp_path / "mine" / "pairs").iterdir():
             z.write(f, f"pairs/{f.name}")
-    picker, summary, checked, name, usage, _ = training.check_zip(settings, str(tmp_path / "pairs.zip"), False,
-                                                                  "mine")
+    picker, summary, checked, name, _, usage, _ = training.check_zip(settings, str(tmp_path / "pairs.zip"), False,
+                                                                     "mine")
     assert Path(checked).parent.parent == settings.uploads and Path(checked).name == "pairs"
     assert picker.value == checked and "4 train" in summary and name == "mine" and "**Uploads** " in usage
     # the same zip again at once (the same second): a folder of its own
     again = training.check_zip(settings, str(tmp_path / "pairs.zip"), False, "mine")[2]
     assert again != checked and Path(again).name == "pairs" and Path(checked).is_dir()
     (tmp_path / "evil.zip").write_bytes(b"not a zip")
-    with pytest.raises(gr.Error, match="not a zip file"):
-        training.check_zip(settings, str(tmp_path / "evil.zip"), False, "")
+    _, summary, checked, *_ = training.check_zip(settings, str(tmp_path / "evil.zip"), False, "")
+    assert "not a zip file" in summary and checked is None
+    # after a reload the folder list offers the zipped folder from inside, where its pairs are
+    assert (f"uploads/{Path(again).parent.name}/pairs", again) in training_data.data_folders(settings)
 
 
 def test_fine_tune_from_an_installed_model(settings):
     """Start runs in the background, a second start is refused, and the new model keeps
     the metadata of the one it started from."""
     write_side_by_side(settings.data_roots[0] / "shapes", 4)
-    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
+    _, checked, *_ = training_data.check_folder(settings, "shapes", False, "")
     form = dict(photos_only=False, init=SKETCH_MODEL, unit="steps", length=2, lr=2e-4, batch_size=1,
                 direction="AtoB", val_fraction=0.25, ngf=32, ndf=8, input_kind="auto")
     progress, timer = training.start(settings, checked, name="tuned", **form)

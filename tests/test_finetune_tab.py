@@ -27,7 +27,7 @@ def settings(tmp_path, monkeypatch):
 def finished(settings):
     """A 3-step run from scratch called "mine", ended."""
     write_side_by_side(settings.data_roots[0] / "shapes", 8)
-    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
+    _, checked, *_ = training_data.check_folder(settings, "shapes", False, "")
     training.start(settings, checked, photos_only=False, init=models.SCRATCH, unit="steps", length=3, lr=2e-4,
                    batch_size=1, direction="AtoB", val_fraction=0.25, name="mine", ngf=8, ndf=8, input_kind="auto")
     assert settings.jobs.wait(240)
@@ -121,7 +121,7 @@ def test_a_bad_rename_gets_a_sentence(finished, choice, name, message):
 ])
 def test_a_wrong_number_in_the_form_is_named(settings, caplog, field, value, message):
     write_side_by_side(settings.data_roots[0] / "shapes", 8)
-    _, checked, _ = training_data.check_folder(settings, "shapes", False, "")
+    _, checked, *_ = training_data.check_folder(settings, "shapes", False, "")
     form = dict(photos_only=False, init=models.SCRATCH, unit="steps", length=3, lr=2e-4, batch_size=1,
                 direction="AtoB", val_fraction=0.25, name="bad", ngf=8, ndf=8, input_kind="auto") | {field: value}
     with pytest.raises(gr.Error, match=message):

@@ -148,12 +148,12 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown], tabs:
         shown_sample = gr.State(None)
         in_view = gr.State(False)  # the page opens on the Draw tab
 
-    d.check.click(partial(training_data.check_folder, settings), [d.folder, d.photos, o.name], [d.summary, checked, o.name],
-                  **PRIVATE)
+    # Picking a folder, or changing what it holds, checks it at once: the summary never lags behind.
+    for event in (d.check.click, d.folder.input, d.photos.input):
+        event(partial(training_data.check_folder, settings), [d.folder, d.photos, o.name],
+              [d.summary, checked, o.name, o.init], **PRIVATE)
     d.archive.upload(partial(training.check_zip, settings), [d.archive, d.photos, o.name],
-                     [d.folder, d.summary, checked, o.name, storage.usage, storage.target], **PRIVATE)
-    for changed in (d.folder.input, d.photos.input):
-        changed(training_data.forget_data, None, [d.summary, checked], **PRIVATE)
+                     [d.folder, d.summary, checked, o.name, o.init, storage.usage, storage.target], **PRIVATE)
     o.start.click(
         partial(training.start, settings),
         [checked, d.photos, o.init, o.unit, o.length, o.lr, o.batch, o.direction, o.val, o.name, o.ngf, o.ndf, o.kind],

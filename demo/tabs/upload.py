@@ -52,10 +52,12 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                                   buttons=["download", "fullscreen"], elem_id="upload-result")
                 status = gr.Markdown(elem_id="upload-status")
                 to_outline = gr.Button("Turn it into an outline", visible=False, size="sm", elem_id="to-outline")
+                use_labels = gr.Button(visible=False, size="sm", elem_id="use-labels")
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
     go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs, outputs = [file, model, variation, hints, keep], [original, seen, result, pair, status, to_outline]
+    inputs = [file, model, variation, hints, keep]
+    outputs = [original, seen, result, pair, status, to_outline, use_labels]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
                      list(draw_tab), **PRIVATE)
     for event in (
@@ -67,5 +69,8 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
     ):
         event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
     model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    # A label map given to a sketch model: one click picks the model that takes it, and runs it.
+    use_labels.click(lambda: models.picker(models.available(), models.fitting("labels")), None, model, **PRIVATE
+                     ).then(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
     demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE)
     return model

@@ -50,6 +50,20 @@ def items(examples: list[Path]) -> list[tuple[str, str]]:
     return [(str(p), caption(p)) for p in examples]
 
 
+SHOWCASE = {"fashion": "fashion_red_sneaker", "facades": "facades_classic"}  # what each shipped model opens with
+
+
+def showcase(examples: list[Path], model: str | None) -> tuple[str, str | None] | None:
+    """The example a page opens with for ``model``, as (drawing, colour hints) data URLs: its
+    chosen showcase, else its first example with colours, else its first; None without one."""
+    own = [p for p in examples if model_of(p) == model]
+    if not own:
+        return None
+    chosen = next((p for p in own if p.stem == SHOWCASE.get(model)), None) or \
+        next((p for p in own if hints_of(p).is_file()), own[0])
+    return _data_url(chosen), _data_url(hints_of(chosen)) if hints_of(chosen).is_file() else None
+
+
 def loader(examples: list[Path]):
     """The gallery's select handler for these examples (a closure: gradio finds the
     ``gr.SelectData`` parameter by its type hint, which a ``partial`` would hide)."""

@@ -142,11 +142,17 @@ def open_picker(wanted: str | None):
 
 
 @user_errors
-def open_canvas(wanted: str | None):
-    """Page load on the Draw tab: (picker, description, canvas)."""
+def open_canvas(wanted: str | None, examples: list | None = None):
+    """Page load on the Draw tab: (picker, description, canvas). With ``examples``, the canvas
+    opens on the model's showcase example and its result (a drawing kept in the browser from
+    an earlier visit wins over it)."""
+    from .gallery import showcase
+
     entries = available()
     entry = find(entries, pick(entries, wanted))
-    return picker(entries, entry and entry.name), describe(entry), canvas(entry)
+    first = showcase(examples, entry.name) if examples and entry is not None else None
+    value = canvas(entry, *first) if first else canvas(entry)
+    return picker(entries, entry and entry.name), describe(entry), value | ({"showcase": True} if first else {})
 
 
 @user_errors

@@ -269,3 +269,37 @@ def test_switching_tabs_keeps_the_tab_bar_intact(page):
     for name in ("Upload", "Fine-tune", "Draw", "Fine-tune", "Upload"):
         page.get_by_role("tab", name=name, exact=True).click()
         expect(page.locator("[role=tablist] [role=tab]")).to_have_text(["Draw", "Upload", "Fine-tune"])
+
+
+INK = """() => {  // dark pixels of the canvas the visitor sees
+  const c = document.querySelector('#sketch canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] < 200) n++;
+  return n;
+}"""
+
+
+def test_the_page_opens_on_an_example_and_nothing_put_in_is_lost(page):
+    """The first minute: a drawing and its result are there at once, and Undo takes the drawing
+    away like any stroke; loading an example is one undoable step too; a reload keeps the drawing."""
+    if not shipped("fashion"):
+        pytest.skip("the page opens on an example of the shipped fashion model")
+    expect(page.locator("#result img")).to_have_count(1, timeout=30_000)  # a result with no stroke drawn
+    undo = page.locator("#sketch [data-action=undo]")
+    expect(undo).to_be_enabled()
+    opened = page.evaluate(INK)
+    assert opened > 1000
+    shot(page, "first_minute")
+    from demo.gallery import list_examples
+
+    backpack = [p.stem for p in list_examples(ROOT / "demo" / "examples")].index("fashion_backpack")
+    page.locator("#examples button.thumbnail-item").nth(backpack).click()  # another example replaces it...
+    page.wait_for_function(f"() => ({INK})() !== {opened}", timeout=30_000)
+    undo.click()  # ... and one Undo brings the first drawing back
+    page.wait_for_function(f"() => ({INK})() === {opened}", timeout=30_000)
+    page.reload()
+    expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)
+    page.wait_for_function(f"() => ({INK})() === {opened}", timeout=30_000)  # kept across the reload
+    undo.click()  # the drawing kept is one step, too
+    page.wait_for_function(f"() => ({INK})() < 10", timeout=30_000)

@@ -27,9 +27,10 @@ const inkCtx = ink.getContext("2d");
 const hintCtx = hint.getContext("2d");
 
 let setup = { fill: "#ffffff", pen: "#000000", size: 6, palette: [], hints: false, key: "" };
-let background = null; // an Image drawn under the strokes (a loaded example)
-let hintBackground = null; // an Image of colour hints under the colour strokes (an example's)
-let ops = []; // {layer: "ink"|"hint", color, size, erase, points} (rect/fill: shape) or {clear: "ink"|"hint"}
+// {layer: "ink"|"hint", color, size, erase, points} (rect/fill: shape), {clear: "ink"|"hint"}, or
+// {picture: true, ink, hint}: a whole drawing put in at once (an example, an outline, a drawing
+// kept from before a reload), which one Undo takes away like any stroke
+let ops = [];
 let undone = [];
 let current = null;
 let tool = "pen"; // pen | eraser | rect | fill (label maps) | colour | uncolour
@@ -43,7 +44,7 @@ const kept = {}; // drawings per model kind (setup.key): switching models never 
 
 function visibleOps(which) {
   let start = 0;
-  ops.forEach((op, i) => { if (op.clear === which) start = i + 1; });
+  ops.forEach((op, i) => { if (op.clear === which || op.picture) start = i + 1; });
   return ops.slice(start).filter((op) => op.layer === which);
 }
 
@@ -112,22 +113,28 @@ function show() {
   }
 }
 
-// A layer's picture under its strokes (an example's drawing or colours), unless cleared since.
+// A layer's picture under its strokes (the last whole drawing put in), unless cleared since.
 function underlay(which) {
-  const picture = which === "ink" ? background : hintBackground;
-  return picture && !ops.some((op) => op.clear === which) ? picture : null;
+  let found = null;
+  for (const op of ops) {
+    if (op.picture) found = op[which];
+    else if (op.clear === which) found = null;
+  }
+  return found;
 }
 
 function repaint() {
   inkCtx.fillStyle = setup.fill;
   inkCtx.fillRect(0, 0, ink.width, ink.height);
-  if (underlay("ink")) {
+  const inkPicture = underlay("ink");
+  if (inkPicture) {
     inkCtx.imageSmoothingEnabled = setup.palette.length === 0; // label maps keep exact colours
-    inkCtx.drawImage(background, 0, 0, ink.width, ink.height);
+    inkCtx.drawImage(inkPicture, 0, 0, ink.width, ink.height);
   }
   visibleOps("ink").forEach(paint);
   hintCtx.clearRect(0, 0, hint.width, hint.height);
-  if (underlay("hint")) hintCtx.drawImage(hintBackground, 0, 0, hint.width, hint.height);
+  const hintPicture = underlay("hint");
+  if (hintPicture) hintCtx.drawImage(hintPicture, 0, 0, hint.width, hint.height);
   visibleOps("hint").forEach(paint);
   show();
   buttons.undo.disabled = ops.length === 0;
@@ -182,7 +189,9 @@ function openSocket() {
 function snapshot(explicit) {
   const painted = visibleOps("hint").length || underlay("hint");
   const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
-  return { png: ink.toDataURL("image/png"), hints, model: setup.model || "", variation, explicit };
+  const png = ink.toDataURL("image/png");
+  if (!current) remember(png, hints); // a finished change (not a live frame): kept for a reload
+  return { png, hints, model: setup.model || "", variation, explicit };
 }
 
 function viaSocket(body) {
@@ -259,7 +268,7 @@ function sendWhileDrawing() {
 document.addEventListener("pix2pix:generate", () => send(true));
 document.addEventListener("pix2pix:variation", (event) => {
   variation = Number(event.detail) || 0;
-  if (ops.length || background) send();
+  if (ops.length) send();
 });
 
 function select(newTool, newColor) {
@@ -298,36 +307,60 @@ function forgetInFlight() {
   sent++; // an answer still on its way is for a drawing no longer shown
 }
 
-function apply(value) {
-  forgetInFlight(); // another model, or a new picture: the last drawing's answer is not wanted
-  if (setup.key) kept[setup.key] = { ops, undone, background, hintBackground };
-  setup = { ...setup, ...value.setup };
-  const old = !value.image && kept[setup.key];
-  ({ ops, undone, background, hintBackground } = old || { ops: [], undone: [], background: null, hintBackground: null });
-  tool = "pen";
-  sizeInput.value = sizes.ink = setup.size;
-  buildPalette();
-  select("pen", setup.pen);
-  if (!value.image) {
-    repaint();
-    if (value.generate || (old && ops.length)) send();
-    else announce({ clear: true, status: "" }); // another model: the last one's result goes
-    return;
+// The drawing of each kind is kept in the browser too, so a reload brings it back (Clear clears it).
+const STORE = "pix2pix:drawing:";
+function remember(png, hints) {
+  if (!setup.key || !setup.model) return;
+  try {
+    localStorage.setItem(STORE + setup.key, JSON.stringify({ png, hints }));
+  } catch (error) { /* storage full or off: the drawing just is not kept */ }
+}
+function remembered(key) {
+  try {
+    return JSON.parse(localStorage.getItem(STORE + key) || "null");
+  } catch (error) {
+    return null;
   }
-  // An example: its drawing, and its colour hints if it has some; sent once both are in.
-  const load = (src) => new Promise((done) => {
+}
+
+function loadImage(src) {
+  return new Promise((done) => {
     if (!src) return done(null);
     const img = new Image();
     img.onload = () => done(img);
     img.onerror = () => done(null);
     img.src = src;
   });
-  Promise.all([load(value.image), load(setup.hints ? value.image_hints : null)]).then(([img, hintImg]) => {
-    background = img;
-    hintBackground = hintImg;
+}
+
+// A whole drawing put in (and its colours): one more step, which Undo takes back.
+function putPicture(src, hintSrc) {
+  return Promise.all([loadImage(src), loadImage(setup.hints ? hintSrc : null)]).then(([img, hintImg]) => {
+    ops.push({ picture: true, ink: img, hint: hintImg });
+    undone = [];
     repaint();
     send();
   });
+}
+
+function apply(value) {
+  forgetInFlight(); // another model, or a new picture: the last drawing's answer is not wanted
+  if (setup.key) kept[setup.key] = { ops, undone };
+  setup = { ...setup, ...value.setup };
+  const old = kept[setup.key];
+  ({ ops, undone } = old || { ops: [], undone: [] });
+  tool = "pen";
+  sizeInput.value = sizes.ink = setup.size;
+  buildPalette();
+  select("pen", setup.pen);
+  // A first look at this kind on this page: the drawing kept from before a reload comes back,
+  // and a showcase (the page's opening example) does not replace it.
+  const stored = !old && setup.model ? remembered(setup.key) : null;
+  if (stored && stored.png && !(value.image && !value.showcase)) return putPicture(stored.png, stored.hints);
+  if (value.image) return putPicture(value.image, value.image_hints);
+  repaint();
+  if (value.generate || ops.length) send();
+  else announce({ clear: true, status: "" }); // another model: the last one's result goes
 }
 
 function at(event) {
@@ -380,7 +413,7 @@ view.addEventListener("pointerup", finish);
 view.addEventListener("pointercancel", finish);
 
 function clearLayer(which) {
-  if (!visibleOps(which).length && !(which === "ink" ? background : hintBackground)) return;
+  if (!visibleOps(which).length && !underlay(which)) return;
   ops.push({ clear: which });
   undone = [];
   repaint();

@@ -48,7 +48,7 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
     variation.input(None, variation, None, js=VARIATION_JS, **PRIVATE)
     # .input, not .change: a picker set by code (page load, an example) must not reset the canvas.
     model.input(models.select_for_canvas, model, [about, canvas], **PRIVATE)
-    demo.load(partial(models.open_canvas, settings.default_model), None, [model, about, canvas], **PRIVATE)
+    demo.load(partial(models.open_canvas, settings.default_model, examples), None, [model, about, canvas], **PRIVATE)
     if examples:
         picks.select(gallery.loader(examples), model, [canvas, model, about], **PRIVATE)
     return model, canvas

@@ -74,7 +74,12 @@ def loader(examples: list[Path]):
         sketch back like a stroke, which generates the result."""
         path = examples[evt.index]
         entries = models.available()
-        entry = models.find(entries, model_of(path)) or models.find(entries, current)
+        own, picked = models.find(entries, model_of(path)), models.find(entries, current)
+        # The model picked stays when it takes this kind of drawing (a fine-tuned fashion model
+        # and a fashion example); otherwise the example's own model is picked for it.
+        same_kind = own is not None and picked is not None and \
+            models.canvas(own)["setup"]["key"] == models.canvas(picked)["setup"]["key"]
+        entry = picked if same_kind else own or picked
         hints = _data_url(hints_of(path)) if hints_of(path).is_file() else None
         picker = gr.Dropdown(value=entry.name) if entry is not None else gr.Dropdown()
         return models.canvas(entry, _data_url(path), hints), picker, models.describe(entry)

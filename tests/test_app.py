@@ -626,3 +626,27 @@ def test_the_plain_http_route_answers_like_the_api(runs, tmp_path):
         assert r.status_code == 400 and message in r.json()["error"], r.text
     big = {"sketch": ("big.png", b"\0" * (41 * 2**20 + 10), "image/png")}
     assert client.post(rest.ROUTE, files=big, headers=login).status_code == 413
+
+
+def test_an_example_keeps_a_picked_model_of_its_kind(tmp_path, monkeypatch):
+    """A sketch model picked (say, a fine-tuned one), an example drawn for another sketch model
+    clicked: the picked model stays; an example of another kind (a label map) brings its own."""
+    from appkit import HINT_MODEL, make_hint_model
+    from demo import gallery
+
+    make_models(tmp_path / "runs")
+    make_hint_model(tmp_path / "runs")
+    monkeypatch.setenv("PIX2PIX_RUNS", str(tmp_path / "runs"))
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    sketch("shoe").save(folder / f"{HINT_MODEL}_shoe.png")
+    Image.new("RGB", (512, 512), (0, 0, 255)).save(folder / f"{LABEL_MODEL}_wall.png")
+    examples = gallery.list_examples(folder)
+    load = gallery.loader(examples)
+    index = [p.name for p in examples].index
+    _, picker, _ = load(SKETCH_MODEL, gr.SelectData(None, {"index": index(f"{HINT_MODEL}_shoe.png"), "value": None}))
+    assert picker.value == SKETCH_MODEL
+    _, picker, _ = load(LABEL_MODEL, gr.SelectData(None, {"index": index(f"{HINT_MODEL}_shoe.png"), "value": None}))
+    assert picker.value == HINT_MODEL  # a label model does not take a drawing: the example's own
+    _, picker, _ = load(SKETCH_MODEL, gr.SelectData(None, {"index": index(f"{LABEL_MODEL}_wall.png"), "value": None}))
+    assert picker.value == LABEL_MODEL

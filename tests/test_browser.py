@@ -303,3 +303,30 @@ def test_the_page_opens_on_an_example_and_nothing_put_in_is_lost(page):
     page.wait_for_function(f"() => ({INK})() === {opened}", timeout=30_000)  # kept across the reload
     undo.click()  # the drawing kept is one step, too
     page.wait_for_function(f"() => ({INK})() < 10", timeout=30_000)
+
+
+PIXELS = """([x0, y0, x1, y1]) => {  // the colours the visitor sees in a box of the canvas (fractions)
+  const c = document.querySelector('#sketch canvas');
+  const [w, h] = [c.width, c.height];
+  const d = c.getContext('2d').getImageData(x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h).data;
+  const seen = [];
+  for (let i = 0; i < d.length; i += 4) seen.push([d[i], d[i + 1], d[i + 2]]);
+  return seen;
+}"""
+
+
+def test_the_eraser_erases_fully_and_a_colour_shows_as_itself(page):
+    page.locator("#sketch [data-action=clear]").click()
+    stroke(page, [(0.2, 0.5), (0.8, 0.5)])
+    page.locator("#sketch [data-action=eraser]").click()
+    page.locator("#sketch .sk-size").fill("30")
+    stroke(page, [(0.4, 0.5), (0.6, 0.5)])
+    # along the line, across both ends of the erased stretch: black line, then paper, no grey between
+    row = [px[0] for px in page.evaluate(PIXELS, [0.25, 0.5, 0.75, 0.5 + 1 / 512])]
+    assert min(row) < 40 and max(row) == 255 and not [v for v in row if 60 < v < 200]
+    if page.locator("#sketch [data-action=colour]").is_visible():  # a model that takes colours
+        page.locator("#sketch [data-action=colour]").click()
+        page.locator('#sketch [data-swatch="#fcbf49"]').click()  # yellow
+        stroke(page, [(0.3, 0.2), (0.7, 0.2)])
+        painted = page.evaluate(PIXELS, [0.45, 0.19, 0.55, 0.21])
+        assert sum(px == [252, 191, 73] for px in painted) > 0.8 * len(painted)  # the colour as it is

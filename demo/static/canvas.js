@@ -3,7 +3,7 @@
 //
 // Two layers: the ink (pen and eraser: what the model reads as the sketch or label map)
 // and, for models that take colour hints, a colour layer painted with the Colour brush,
-// shown half-transparent over the ink and sent as a separate transparent PNG. Strokes of
+// shown over the ink in its own colours and sent as a separate transparent PNG. Strokes of
 // both are one list of operations, so undo/redo/clear are a replay. After each change the
 // layers are sent as small PNG data URLs in one request to the app's own route (see send).
 const view = element.querySelector("canvas");
@@ -82,10 +82,37 @@ function floodFill(ctx, op) {
   ctx.putImageData(image, 0, 0);
 }
 
+// The eraser on the ink puts back the paper exactly: a stroke painted in the paper's colour
+// leaves a grey fringe where it half-covers a line, so every pixel it touches is set instead.
+const scratch = layer();
+const scratchCtx = scratch.getContext("2d");
+function eraseInk(op) {
+  const pad = Math.ceil(op.size / 2) + 2;
+  const xs = op.points.map((p) => p[0]), ys = op.points.map((p) => p[1]);
+  const x0 = Math.max(0, Math.floor(Math.min(...xs)) - pad), y0 = Math.max(0, Math.floor(Math.min(...ys)) - pad);
+  const x1 = Math.min(ink.width, Math.ceil(Math.max(...xs)) + pad), y1 = Math.min(ink.height, Math.ceil(Math.max(...ys)) + pad);
+  if (x1 <= x0 || y1 <= y0) return;
+  scratchCtx.clearRect(x0, y0, x1 - x0, y1 - y0);
+  stroke(scratchCtx, { ...op, color: "#000" });
+  const mask = scratchCtx.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+  const image = inkCtx.getImageData(x0, y0, x1 - x0, y1 - y0);
+  const d = image.data;
+  const fill = [1, 3, 5].map((i) => parseInt(setup.fill.slice(i, i + 2), 16));
+  for (let i = 0; i < d.length; i += 4) {
+    if (mask[i + 3]) { d[i] = fill[0]; d[i + 1] = fill[1]; d[i + 2] = fill[2]; d[i + 3] = 255; }
+  }
+  inkCtx.putImageData(image, x0, y0);
+}
+
 function paint(op) {
   const ctx = op.layer === "hint" ? hintCtx : inkCtx;
   if (op.shape === "rect") return fillRect(ctx, op);
   if (op.shape === "fill") return floodFill(ctx, op);
+  if (op.erase && op.layer === "ink") return eraseInk(op);
+  stroke(ctx, op);
+}
+
+function stroke(ctx, op) {
   const pts = op.points;
   ctx.globalCompositeOperation = op.erase && op.layer === "hint" ? "destination-out" : "source-over";
   ctx.strokeStyle = ctx.fillStyle = op.color;
@@ -103,13 +130,20 @@ function paint(op) {
   ctx.globalCompositeOperation = "source-over";
 }
 
+// Colour hints are shown as the colour they are, outlined like a swatch so they read over
+// any label colour; on a drawing the lines stay visible over them.
 function show() {
   viewCtx.clearRect(0, 0, view.width, view.height);
   viewCtx.drawImage(ink, 0, 0);
   if (setup.hints) {
-    viewCtx.globalAlpha = 0.55;
+    viewCtx.filter = "drop-shadow(0 0 1px #000) drop-shadow(0 0 1px #fff)";
     viewCtx.drawImage(hint, 0, 0);
-    viewCtx.globalAlpha = 1;
+    viewCtx.filter = "none";
+    if (!setup.palette.length) { // black lines over the colour: white paper leaves it as it is
+      viewCtx.globalCompositeOperation = "multiply";
+      viewCtx.drawImage(ink, 0, 0);
+      viewCtx.globalCompositeOperation = "source-over";
+    }
   }
 }
 
@@ -373,7 +407,8 @@ view.addEventListener("pointerdown", (event) => {
   view.setPointerCapture(event.pointerId);
   const onHint = tool === "colour" || tool === "uncolour";
   current = {
-    layer: onHint ? "hint" : "ink", erase: tool === "uncolour", size: Number(sizeInput.value), points: [at(event)],
+    layer: onHint ? "hint" : "ink", erase: tool === "uncolour" || tool === "eraser", size: Number(sizeInput.value),
+    points: [at(event)],
     color: tool === "eraser" ? setup.fill : tool === "colour" ? hintColor : tool === "uncolour" ? "#000" : color,
     shape: tool === "rect" || tool === "fill" ? tool : undefined,
   };

@@ -30,6 +30,7 @@ class Settings:
     # One zip is extracted at a time: the quota is checked against what is on disk.
     upload_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     training_data: Path | None = field(default=None, init=False)  # the data of the run this app started
+    run_form: dict | None = field(default=None, init=False)  # the Fine-tune form as that run was started
 
     @property
     def uploads(self) -> Path:

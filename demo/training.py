@@ -108,6 +108,9 @@ def start(
         info = ModelInfo()
     settings.jobs.start(data, out, model_cfg, train_cfg, init=init_path, info=info)
     settings.training_data = Path(data)
+    settings.run_form = dict(folder=data, photos=bool(photos_only), init=init, unit=unit, length=length, lr=lr,
+                             batch=batch_size, direction=direction, val=val_fraction, name=out.name, ngf=ngf, ndf=ndf,
+                             kind=input_kind)
     _lower_training_priority()
     return progress_html(settings.jobs.snapshot()), gr.Timer(active=True)
 
@@ -191,15 +194,23 @@ def tab_watcher(settings: Settings, label: str):
     return selected
 
 
+FORM = ("photos", "unit", "length", "lr", "batch", "direction", "val", "name", "ngf", "ndf", "kind")
+
+
 @user_errors
 def open_tab(settings: Settings):
     """Page load: (data folders, start-from choices, progress, loss plot, sample grid, metrics,
-    shown sample, timer, storage usage, storage choices) — the latest run, in progress or
-    ended since the server started, is shown again as the page left it."""
+    shown sample, timer, storage usage, storage choices, then the form's fields in FORM order)
+    — the latest run, in progress or ended since the server started, is shown again as the
+    page left it, and while it runs the form shows the settings it was started with."""
     state = settings.jobs.snapshot()
     view = _run_view(state, None) if state.status != "idle" else (None, None, "", None)
-    return (gr.Dropdown(choices=data_folders(settings)), models.init_choices(), progress_html(state), *view,
-            gr.Timer(AWAY_POLL_S, active=settings.jobs.running), *storage(settings))  # the page opens on Draw
+    form = settings.run_form if settings.jobs.running and settings.run_form else None
+    folders = gr.Dropdown(choices=data_folders(settings), value=form["folder"] if form else None)
+    init = models.init_choices(form["init"] if form else None)
+    fields = [gr.update(value=form[k]) for k in FORM] if form else [gr.skip()] * len(FORM)
+    return (folders, init, progress_html(state), *view, gr.Timer(AWAY_POLL_S, active=settings.jobs.running),
+            *storage(settings), *fields)  # the page opens on Draw
 
 
 # ---------------------------------------------------------------------------- storage

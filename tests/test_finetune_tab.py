@@ -51,7 +51,7 @@ def test_the_loss_legend_names_every_line_in_its_colour():
 
 
 def test_a_reopened_page_gets_the_plot_samples_and_sizes_of_the_last_run(finished):
-    folders, init, progress, plot, sample, metrics, shown, timer, usage, _ = training.open_tab(finished)
+    folders, init, progress, plot, sample, metrics, shown, timer, usage, _, *form = training.open_tab(finished)
     assert "Finished" in progress and "(model " in progress and "run folder" in progress
     assert set(plot["loss"]) == {"G_GAN", "G_L1", "D_real", "D_fake"} and len(plot) == 12
     assert sample.size[0] > 0 and shown.endswith(".png") and "Validation" in metrics and not timer.active
@@ -154,3 +154,22 @@ def test_out_of_view_the_progress_poll_changes_nothing_until_the_run_ends(settin
     state = MonitorState(status="finished", step=20, total=20)
     ended = training.poll(settings, None, False)
     assert not ended[5].active and ended[6] != gr.skip()  # the pickers learn of the new model
+
+
+def test_a_page_reloaded_during_a_run_shows_the_settings_it_was_started_with(settings):
+    write_side_by_side(settings.data_roots[0] / "shapes", 8)
+    _, checked, *_ = training_data.check_folder(settings, "shapes", False, "")
+    training.start(settings, checked, photos_only=False, init=models.SCRATCH, unit="steps", length=5000, lr=1e-4,
+                   batch_size=1, direction="BtoA", val_fraction=0.25, name="long-one", ngf=8, ndf=8,
+                   input_kind="auto")
+    try:
+        folders, init, *rest = training.open_tab(settings)
+        form = dict(zip(training.FORM, rest[-len(training.FORM):]))
+        assert folders.value == checked and init.value == models.SCRATCH
+        assert {k: form[k]["value"] for k in ("unit", "length", "lr", "batch", "direction", "name")} == \
+            {"unit": "steps", "length": 5000, "lr": 1e-4, "batch": 1, "direction": "BtoA", "name": "long-one"}
+    finally:
+        training.stop(settings)
+        assert settings.jobs.wait(600)  # a stop lands between steps; the app's run is niced, so a busy machine delays it
+    after = training.open_tab(settings)[-len(training.FORM):]  # ended: the form is the user's again
+    assert all(not isinstance(f, dict) or "value" not in f for f in after)

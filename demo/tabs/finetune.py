@@ -166,6 +166,7 @@ def build(demo: gr.Blocks, settings: Settings, pickers: list[gr.Dropdown], tabs:
                [p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, *pickers, o.init, storage.usage,
                 storage.target], show_progress="hidden", **PRIVATE)
     _wire_storage(settings, storage, d, checked, [*pickers, o.init])
+    form = [d.photos, *(getattr(o, k) for k in training.FORM[1:])]
     demo.load(partial(training.open_tab, settings), None,
               [d.folder, o.init, p.progress, p.plot, p.sample, p.metrics, shown_sample, timer, storage.usage,
-               storage.target], **PRIVATE)
+               storage.target, *form], **PRIVATE)

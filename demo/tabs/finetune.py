@@ -81,8 +81,10 @@ def _progress_column() -> SimpleNamespace:
         plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300, x_title="step",
                          y_title="loss", color_map=training_view.LOSS_COLOURS, colors_in_legend=[], elem_id="run-losses"),
         legend=gr.HTML(training_view.loss_legend(), elem_id="run-legend"),
-        sample=gr.Image(label="Latest samples: input · target · generated", type="pil",
-                        interactive=False, buttons=["fullscreen"], elem_id="run-sample"),
+        # The caption above the grid, not Gradio's label, which is drawn over the image's top row.
+        caption=gr.Markdown("**Latest samples:** input · target · generated", elem_classes="help"),
+        sample=gr.Image(show_label=False, type="pil", interactive=False, buttons=["fullscreen"],
+                        elem_id="run-sample"),
         metrics=gr.Markdown(elem_id="run-metrics"),
     )
 

@@ -25,21 +25,19 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
             with gr.Column(min_width=240):
                 # A file box rather than an image box: a broken file then reaches the handler,
                 # which can say what is wrong with it.
-                file = gr.File(
-                    label=f"Sketch: PNG, JPEG or WebP, up to {settings.max_sketch_mb} MB and "
-                          f"{MAX_PIXELS / 1e6:g} megapixels ({LIMIT_EXAMPLE})",
-                    file_types=list(handlers.UPLOAD_TYPES), height=120, elem_id="upload-file",
-                )
+                # Short labels: the file box's × sits at the label's end and would cover a long one.
+                file = gr.File(label="Sketch", file_types=list(handlers.UPLOAD_TYPES), height=120,
+                               elem_id="upload-file")
                 gr.Markdown(
-                    "Any size or aspect: a scan, a phone photo of paper, light lines on a dark board, "
-                    "a transparent PNG. The drawing is found, cropped with a margin and its lines evened out.",
+                    f"PNG, JPEG or WebP, up to {settings.max_sketch_mb} MB and {MAX_PIXELS / 1e6:g} megapixels "
+                    f"({LIMIT_EXAMPLE}). Any size or aspect: a scan, a phone photo of paper, light lines on a dark "
+                    "board, a transparent PNG. The drawing is found, cropped with a margin and its lines evened out.",
                     elem_classes="help",
                 )
-                hints = gr.File(
-                    label="Colour hints (optional, for models that take them): a transparent PNG or WebP the "
-                          "sketch's size, with colour painted where you want it",
-                    file_types=[".png", ".webp"], height=90, elem_id="upload-hints",
-                )
+                hints = gr.File(label="Colour hints (optional)", file_types=[".png", ".webp"], height=120,
+                                elem_id="upload-hints")
+                gr.Markdown("For models that take them: a transparent PNG or WebP the sketch's size, with colour "
+                            "painted where you want it.", elem_classes="help")
                 keep = gr.Checkbox(False, label="Keep everything on the page", elem_id="upload-keep",
                                    info="Off: notes, a border, swatches and specks beside the drawing are left out.")
                 original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)

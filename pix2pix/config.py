@@ -149,6 +149,8 @@ class TrainConfig:
     input_kind: str = option("auto", "what the inputs are (auto: detect from the data)",
                              choices=("auto", *INPUT_KINDS), group="data", label="The inputs are")
     save_every: int = option(1, "epochs between checkpoints", group="outputs")
+    save_minutes: float = option(0.0, "also save a checkpoint (and the model) every this many minutes, mid-epoch too "
+                                      "(0: off): a long epoch on a CPU then loses little to a kill", group="outputs")
     sample_every: int = option(1, "epochs between validation and sample grids", group="outputs")
     bn_images: int = option(256, "training images used to re-estimate BatchNorm statistics before saving",
                             group="outputs")
@@ -177,7 +179,7 @@ class TrainConfig:
         _check_types(self)
         _check_choices(self)
         _at_least(self, batch_size=1, epochs=0, steps=0, save_every=1, sample_every=1, val_max=0, bn_images=0,
-                  load_size=0, workers=-1, photo_aspect=0.0, minutes=0.0)
+                  load_size=0, workers=-1, photo_aspect=0.0, minutes=0.0, save_minutes=0.0)
         _at_most(self, batch_size=4096, epochs=1_000_000, steps=10**9, workers=64, minutes=1_000_000.0)
         if self.epochs < 1 and self.steps < 1 and not self.minutes > 0:
             raise ConfigError("train for at least one epoch, one step or a few minutes")

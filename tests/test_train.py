@@ -398,3 +398,23 @@ def test_minutes_alone_are_a_length_and_bad_minutes_are_refused():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="must be at least 0"):
         TrainConfig(minutes=-1)
+
+
+def test_a_run_saves_on_the_clock_mid_epoch_and_still_resumes_exactly(tiny_data, tmp_path, monkeypatch):
+    """--save-minutes: checkpoints between epochs too (a kill loses little), and the run they
+    leave is the same as one without them."""
+    import pix2pix.training.trainer as trainer_module
+
+    clock = iter(range(0, 10**6, 60))  # a minute passes between any two looks at the clock
+    monkeypatch.setattr(trainer_module.time, "time", lambda: float(next(clock)))
+    saved = []
+
+    class Saves(Callback):
+        def on_checkpoint(self, path, step):
+            saved.append(step)
+
+    Trainer(tiny_data, tmp_path / "timed", NOISY, tiny_cfg(epochs=2, save_minutes=1.0), callbacks=[Saves()]).fit()
+    monkeypatch.undo()
+    assert saved[:2] == [1, 2] and len(saved) >= 6  # every step, mid-epoch included
+    Trainer(tiny_data, tmp_path / "plain", NOISY, tiny_cfg(epochs=2)).fit()
+    assert_same_networks(tmp_path / "timed", tmp_path / "plain")

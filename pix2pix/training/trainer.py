@@ -170,6 +170,7 @@ class Trainer(Judging):
         if self.step < self.total and self._catch_up() == "stopped":
             return "stopped"
         self._rate, self._loop_started, step0 = 0.0, time.time(), self.step
+        self._saved_at = time.time()
         self._timer = LengthTimer(cfg.minutes)
         trial = self.run_data.loader_trial(cfg)
         while self.step < self.total:
@@ -193,11 +194,13 @@ class Trainer(Judging):
             stopping = not finished and self._should_stop()
             epoch_done = self.step % self.steps_per_epoch == 0
             validate = finished or epoch_done and (epoch + 1) % cfg.sample_every == 0
-            save = finished or stopping or epoch_done and (epoch + 1) % cfg.save_every == 0
+            timed = not finished and 0 < cfg.save_minutes * 60 <= time.time() - self._saved_at
+            save = finished or stopping or timed or epoch_done and (epoch + 1) % cfg.save_every == 0
             # A stop saves at once: a quick BatchNorm estimate, and the epoch's validation (if
             # due, or cut short by the stop) is done when the run resumes (see _catch_up).
             if self.is_main and (validate or save):
-                self._recalibrate(epoch + 1, quick=stopping, stop=None if finished else self._stop_asked)
+                quick = stopping or timed and not (validate or epoch_done)  # a save on the clock is quick too
+                self._recalibrate(epoch + 1, quick=quick, stop=None if finished else self._stop_asked)
                 stopping = stopping or not finished and self._stop_asked()
             if self.is_main and validate and not stopping:
                 stopping = not self._validate(epoch + 1, stop=None if finished else self._stop_asked)
@@ -331,7 +334,7 @@ class Trainer(Judging):
                                                                           self.run.records()),
                             self.run.model, dtype=torch.float16)
             save_checkpoint(self.run.checkpoint, state)
-            self.saved_step = self.step
+            self.saved_step, self._saved_at = self.step, time.time()
             self._emit("on_checkpoint", self.run.checkpoint, self.step)
             self._emit("on_phase", "")
         if self.world > 1:

@@ -50,13 +50,18 @@ SHIRT_FIGURE = [circle(0.5, 0.12, 0.055), [(0.47, 0.175), (0.47, 0.21)], [(0.53,
                  (0.61, 0.34), (0.65, 0.51), (0.7, 0.5), (0.64, 0.24), (0.53, 0.21)],
                 [(0.47, 0.21), (0.5, 0.27), (0.53, 0.21)], [(0.5, 0.27), (0.5, 0.55)],
                 [(0.39, 0.55), (0.38, 0.97)], [(0.61, 0.55), (0.62, 0.97)], [(0.5, 0.6), (0.5, 0.97)]]
-DRAWINGS = [  # colour as a user is told to give it: a dab or two inside the object
-    ("sneaker", SNEAKER, None),
-    ("sneaker, red", SNEAKER, ("#d62828", [[(0.45, 0.55), (0.55, 0.54)], [(0.62, 0.45), (0.68, 0.5)]])),
-    ("handbag, yellow", HANDBAG, ("#fcbf49", [[(0.42, 0.62), (0.58, 0.62)]])),
-    ("T-shirt", TSHIRT, None),
-    ("figure in a dress, blue", DRESS_FIGURE, ("#1d4ed8", [[(0.47, 0.32), (0.53, 0.32)], [(0.46, 0.6), (0.54, 0.6)]])),
-    ("figure in a shirt, red", SHIRT_FIGURE, ("#d62828", [[(0.45, 0.35), (0.55, 0.35)]])),
+DRAWINGS = [  # (name, lines, (swatch, colour strokes) or None, brush size of the colour strokes)
+    ("sneaker", SNEAKER, None, 0),
+    ("sneaker, red dabs", SNEAKER, ("#d62828", [[(0.45, 0.55), (0.55, 0.54)], [(0.62, 0.45), (0.68, 0.5)]]), 0),
+    ("handbag, yellow", HANDBAG, ("#fcbf49", [[(0.42, 0.62), (0.58, 0.62)]]), 0),
+    ("T-shirt", TSHIRT, None, 0),
+    ("figure in a dress, blue", DRESS_FIGURE, ("#1d4ed8", [[(0.47, 0.32), (0.53, 0.32)], [(0.46, 0.6), (0.54, 0.6)]]), 0),
+    ("figure in a shirt, red", SHIRT_FIGURE, ("#d62828", [[(0.45, 0.35), (0.55, 0.35)]]), 0),
+    # Broad strokes, the way people paint: across the object and over its outline.
+    ("sneaker, red strokes", SNEAKER, ("#d62828", [[(0.08, y), (0.92, y + 0.02)] for y in (0.45, 0.55, 0.63)]), 20),
+    ("T-shirt, blue strokes", TSHIRT, ("#1d4ed8", [[(x, 0.12), (x + 0.02, 0.92)] for x in (0.35, 0.5, 0.65)]), 20),
+    ("figure in a dress, green fill", DRESS_FIGURE,
+     ("#2a9d8f", [[(0.42, 0.35), (0.58, 0.38), (0.41, 0.45), (0.6, 0.5), (0.4, 0.58), (0.62, 0.66), (0.42, 0.74)]]), 24),
 ]
 CANVAS_PNG = "() => document.querySelector('#sketch canvas').toDataURL('image/png')"
 RESULT_SRC = "() => document.querySelector('#result img')?.src ?? null"
@@ -81,7 +86,7 @@ def data_url_image(url: str) -> Image.Image:
 def draw_all(url: str) -> list[tuple[str, Image.Image, Image.Image]]:
     out = []
     with opened_page(url) as page:
-        for name, strokes, colour in DRAWINGS:
+        for name, strokes, colour, size in DRAWINGS:
             page.locator("#sketch [data-action='clear']").click()
             page.locator("#sketch [data-action='clearcolours']").click()
             page.locator("#sketch [data-action='pen']").click()
@@ -89,8 +94,12 @@ def draw_all(url: str) -> list[tuple[str, Image.Image, Image.Image]]:
                 stroke(page, points, steps=6)
             if colour:
                 page.locator(f"#sketch [data-swatch='{colour[0]}']").click()
+                if size:
+                    page.locator("#sketch .sk-size").fill(str(size))
                 for points in colour[1]:
                     stroke(page, points, steps=6)
+                page.locator("#sketch [data-action='colour']").click()  # the brush's own size again next time
+                page.locator("#sketch .sk-size").fill("16")
             result = settled_result(page)
             drawing = data_url_image(page.evaluate(CANVAS_PNG))
             out.append((name, drawing, result))

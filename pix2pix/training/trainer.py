@@ -90,6 +90,18 @@ def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: to
         return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1)
 
 
+def due(step: int, total: int, steps_per_epoch: int, cfg: TrainConfig, since_save: float,
+        stopping: bool) -> tuple[bool, bool, bool]:
+    """After ``step``: (validate, save, quick). A stop saves at once with a quick BatchNorm
+    estimate, and the epoch's validation (if due, or cut short by the stop) is done when the
+    run resumes (see ``_catch_up``); a save on the clock mid-epoch is quick too."""
+    finished, epoch_done, epoch = step == total, step % steps_per_epoch == 0, (step - 1) // steps_per_epoch
+    validate = finished or epoch_done and (epoch + 1) % cfg.sample_every == 0
+    timed = not finished and 0 < cfg.save_minutes * 60 <= since_save
+    save = finished or stopping or timed or epoch_done and (epoch + 1) % cfg.save_every == 0
+    return validate, save, stopping or timed and not (validate or epoch_done)
+
+
 class Trainer(Judging):
     """Trains a pix2pix model on a folder of pairs into a run folder.
 
@@ -143,7 +155,6 @@ class Trainer(Judging):
     def elapsed(self) -> float:
         return self.elapsed_before + time.time() - self._started
 
-
     def fit(self) -> RunEnd:
         """Train to the planned length or until stopped; returns how the run ended."""
         self._started = time.time()
@@ -192,14 +203,9 @@ class Trainer(Judging):
 
             finished = self.step == self.total
             stopping = not finished and self._should_stop()
-            epoch_done = self.step % self.steps_per_epoch == 0
-            validate = finished or epoch_done and (epoch + 1) % cfg.sample_every == 0
-            timed = not finished and 0 < cfg.save_minutes * 60 <= time.time() - self._saved_at
-            save = finished or stopping or timed or epoch_done and (epoch + 1) % cfg.save_every == 0
-            # A stop saves at once: a quick BatchNorm estimate, and the epoch's validation (if
-            # due, or cut short by the stop) is done when the run resumes (see _catch_up).
+            validate, save, quick = due(self.step, self.total, self.steps_per_epoch, cfg,
+                                        time.time() - self._saved_at, stopping)
             if self.is_main and (validate or save):
-                quick = stopping or timed and not (validate or epoch_done)  # a save on the clock is quick too
                 self._recalibrate(epoch + 1, quick=quick, stop=None if finished else self._stop_asked)
                 stopping = stopping or not finished and self._stop_asked()
             if self.is_main and validate and not stopping:
@@ -292,7 +298,6 @@ class Trainer(Judging):
                            init=str(self.init) if self.init else None, world_size=self.world)
         elif self.step < self.total:
             self.run.trim_log(self.step, self.steps_per_epoch)
-
 
     def state_dict(self) -> dict:
         """What a run needs to continue exactly: the step (which places it), the objective's

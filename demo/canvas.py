@@ -41,24 +41,31 @@ TEMPLATE = f"""
   <div class="sk-tools">
     <button type="button" data-action="pen" title="Pen (B)">Pen</button>
     <button type="button" data-action="eraser" title="Eraser (E)">Eraser</button>
-    <button type="button" data-action="rect" class="sk-label-tool" title="Rectangle (R): drag to fill a box with the label"
-      hidden>Rectangle</button>
-    <button type="button" data-action="fill" class="sk-label-tool" title="Fill (F): click to fill an area with the label"
-      hidden>Fill</button>
-    <label>Size <input class="sk-size" type="range" min="1" max="64" value="6" title="Size ([ and ])"></label>
+    <button type="button" data-action="colour" class="sk-hint-tool" hidden
+      title="Colour brush (C): paint the colours you want; the model follows them">Colour</button>
+    <div class="sk-menu">
+      <button type="button" data-action="rect" class="sk-label-tool" hidden
+        title="Rectangle (R): drag to fill a box with the label">Rectangle</button>
+      <button type="button" data-action="fill" class="sk-label-tool" hidden
+        title="Fill (F): click to fill an area with the label">Fill</button>
+      <label>Size <input class="sk-size" type="range" min="1" max="64" value="6" title="Size ([ and ])"></label>
+      <button type="button" data-action="uncolour" class="sk-hint-tool" hidden
+        title="Colour eraser (E while colouring)">Erase colour</button>
+      <button type="button" data-action="clearcolours" class="sk-hint-tool" hidden
+        title="Remove every colour, keep the drawing">Clear colours</button>
+      <button type="button" data-action="clear" title="Clear the drawing">Clear</button>
+    </div>
     <span class="sk-active"></span>
     <span class="sk-sep"></span>
-    <button type="button" data-action="undo" title="Undo (Ctrl+Z)">↶ Undo</button>
-    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z or Ctrl+Y)">↷ Redo</button>
-    <button type="button" data-action="clear" title="Clear the drawing">Clear</button>
+    <button type="button" data-action="undo" title="Undo (Ctrl+Z)" aria-label="Undo">↶<span class="sk-word"> Undo</span></button>
+    <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z or Ctrl+Y)" aria-label="Redo">↷<span
+      class="sk-word"> Redo</span></button>
+    <button type="button" class="sk-more" title="More tools" aria-label="More tools" aria-haspopup="menu"
+      aria-expanded="false">⋯</button>
   </div>
   <div class="sk-colours" hidden>
-    <button type="button" data-action="colour" title="Colour brush (C): paint the colours you want; the model follows them">
-      Colour</button>
     <input class="sk-colour" type="color" value="#d62828" title="Pick any colour" aria-label="Hint colour">
     {_SWATCH_BUTTONS}
-    <button type="button" data-action="uncolour" title="Colour eraser (E while colouring)">Erase colour</button>
-    <button type="button" data-action="clearcolours" title="Remove every colour, keep the drawing">Clear colours</button>
   </div>
   <div class="sk-palette" hidden></div>
   <canvas width="{SIZE}" height="{SIZE}" tabindex="0" aria-label="Drawing canvas"></canvas>

@@ -16,7 +16,10 @@ TITLE = "pix2pix sketch studio"
 CSS = (Path(__file__).parent / "style.css").read_text()
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 # Gradio 6 takes the look at launch(); tests and app.py both pass these (see launch_options).
-LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "footer_links": ["api"], "ssr_mode": False}
+# The page's own margins sit outside the content that ``css`` is scoped to: on a phone the
+# canvas takes the screen's width (see style.css).
+HEAD = "<style>@media (max-width: 640px) { .gradio-container .main.app { padding: 8px !important; } }</style>"
+LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "head": HEAD, "footer_links": ["api"], "ssr_mode": False}
 # /generate callers run side by side: each prepares its own image while the model runs the
 # others' as batches (pix2pix.inference.batching). The page's own inference events keep their one
 # worker, where only a user's latest drawing runs.

@@ -332,7 +332,9 @@ function buildPalette() {
   }));
   palette.hidden = setup.palette.length === 0;
   element.querySelectorAll(".sk-label-tool").forEach((b) => { b.hidden = setup.palette.length === 0; });
+  element.querySelectorAll(".sk-hint-tool").forEach((b) => { b.hidden = !setup.hints; });
   colours.hidden = !setup.hints;
+  requestAnimationFrame(fit); // more or fewer rows of tools: the canvas takes what is left
 }
 
 function forgetInFlight() {
@@ -495,6 +497,57 @@ document.addEventListener("keydown", (event) => {
   } else return;
   event.preventDefault();
 });
+
+// Layout. On a wide screen the canvas, its tools and the result (with Generate below it)
+// fit the first screen: both squares take the height left once the rows above and below them
+// are placed. On a phone the canvas is as wide as the screen, the tools one row with the rest
+// behind "⋯", and the result an inset over the canvas's corner that stays in view while one
+// draws (a tap enlarges it).
+const phone = matchMedia("(max-width: 640px)");
+const MIN_SIZE = 240;
+const menu = element.querySelector(".sk-menu");
+const more = element.querySelector(".sk-more");
+function openMenu(open) {
+  element.querySelector(".sk").classList.toggle("menu-open", open);
+  more.setAttribute("aria-expanded", String(open));
+}
+more.addEventListener("click", (event) => {
+  event.stopPropagation();
+  openMenu(more.getAttribute("aria-expanded") !== "true");
+});
+menu.addEventListener("click", (event) => { if (event.target.closest("button")) openMenu(false); });
+document.addEventListener("pointerdown", (event) => {
+  if (!event.target.closest || !event.target.closest(".sk-menu, .sk-more")) openMenu(false);
+});
+
+function fit() {
+  if (!element.isConnected || element.offsetParent === null) return; // another tab is shown
+  const root = document.documentElement;
+  const result = document.querySelector("#result");
+  const frame = result && result.querySelector(".rv-frame");
+  const row = result && result.closest(".draw-row");
+  if (phone.matches) {
+    root.style.removeProperty("--draw-size");
+    if (row) {
+      const r = row.getBoundingClientRect(), c = view.getBoundingClientRect();
+      row.style.setProperty("--inset-top", `${Math.round(c.top - r.top + 6)}px`);
+      row.style.setProperty("--inset-right", `${Math.round(r.right - c.right + 6)}px`);
+    }
+    return;
+  }
+  const room = (el, column) => { // the height left for a square at `el` in its column
+    const box = el.getBoundingClientRect(), col = column.getBoundingClientRect();
+    const below = col.bottom - box.bottom;
+    return window.innerHeight - 12 - (box.top + window.scrollY) - below;
+  };
+  const own = view.closest(".column");
+  let size = own ? room(view, own) : 512;
+  if (frame && frame.closest(".column")) size = Math.min(size, room(frame, frame.closest(".column")));
+  root.style.setProperty("--draw-size", `${Math.max(MIN_SIZE, Math.min(512, Math.floor(size)))}px`);
+}
+window.addEventListener("resize", fit);
+phone.addEventListener("change", fit);
+new ResizeObserver(() => requestAnimationFrame(fit)).observe(document.body);
 
 openSocket();
 watch("value", () => { if (props.value && props.value.setup) apply(props.value); });

@@ -57,3 +57,8 @@ document.addEventListener("pix2pix:result", (event) => {
 });
 
 full.addEventListener("click", () => frame.requestFullscreen?.());
+// On a phone the box is an inset over the canvas (see demo/style.css): a tap enlarges it.
+const phone = matchMedia("(max-width: 640px)");
+frame.addEventListener("click", () => {
+  if (phone.matches) element.closest("#result")?.classList.toggle("big");
+});

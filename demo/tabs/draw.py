@@ -24,17 +24,19 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
         with gr.Row(equal_height=True, elem_classes="picker-row"):
             model = gr.Dropdown(label="Model", choices=[], scale=2, elem_id="draw-model")
             about = gr.Markdown(elem_classes="about")
+        # Canvas and result side by side, Generate under the result: all of it fits the first
+        # screen (demo/static/canvas.js sizes both squares); on a phone, see demo/style.css.
         with gr.Row(equal_height=False, elem_classes="draw-row"):
             with gr.Column():
                 canvas = sketch_canvas(models.canvas(None), elem_id="sketch")
-                with gr.Row():
+            with gr.Column(elem_classes="result-col"):
+                result_view(handlers.DRAW_HINT, elem_id="result")
+                with gr.Row(elem_classes="generate-row"):
                     variation = gr.Slider(
                         0, 99, value=0, step=1, label="Variation", scale=3,
                         info="0: the model's usual output. Other values add its test-time noise with that seed.",
                     )
                     generate = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
-            with gr.Column():
-                result_view(handlers.DRAW_HINT, elem_id="result")
         if examples:
             picks = gr.Gallery(
                 gallery.items(examples), label="Examples: click one to load it into the canvas",

@@ -188,7 +188,6 @@ const SOCKET_RETRY_MS = 5000;
 let lastSent = 0;
 let inFlight = null; // { seq, abort } of the drawing being answered
 let waiting = false; // a live frame is due once the drawing in flight is answered
-let variation = 0;
 const PAGE = Math.random().toString(36).slice(2); // names this page's drawings to the server
 let socket = null; // the open draw socket, if any
 let socketTried = -Infinity;
@@ -225,7 +224,7 @@ function snapshot(explicit) {
   const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
   const png = ink.toDataURL("image/png");
   if (!current) remember(png, hints); // a finished change (not a live frame): kept for a reload
-  return { png, hints, model: setup.model || "", variation, explicit };
+  return { png, hints, model: setup.model || "", explicit };
 }
 
 function viaSocket(body) {
@@ -300,10 +299,6 @@ function sendWhileDrawing() {
 }
 
 document.addEventListener("pix2pix:generate", () => send(true));
-document.addEventListener("pix2pix:variation", (event) => {
-  variation = Number(event.detail) || 0;
-  if (ops.length) send();
-});
 
 function select(newTool, newColor) {
   sizes[layerOf(tool)] = Number(sizeInput.value);

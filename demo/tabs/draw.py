@@ -12,9 +12,6 @@ from ..result_view import result_view
 from ..settings import Settings
 from . import PRIVATE
 
-# .input on the slider: a drag, and also a number typed into the box (with Enter or not).
-VARIATION_JS = "(v) => { document.dispatchEvent(new CustomEvent('pix2pix:variation', { detail: v })); }"
-
 
 def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
     """Builds the tab; returns its model picker (refreshed when a fine-tune run ends) and
@@ -31,12 +28,10 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
                 canvas = sketch_canvas(models.canvas(None), elem_id="sketch")
             with gr.Column(elem_classes="result-col"):
                 result_view(handlers.DRAW_HINT, elem_id="result")
-                with gr.Row(elem_classes="generate-row"):
-                    variation = gr.Slider(
-                        0, 99, value=0, step=1, label="Variation", scale=3,
-                        info="0: the model's usual output. Other values add its test-time noise with that seed.",
-                    )
-                    generate = gr.Button("Generate", variant="primary", scale=1, elem_id="generate")
+                # No "Variation" control: the shipped models all but ignore the paper's test-time
+                # dropout (seeds move 2-3 % of the picture), so it promised what it could not show;
+                # the API keeps its seed.
+                generate = gr.Button("Generate", variant="primary", elem_id="generate", elem_classes="generate-row")
         if examples:
             picks = gr.Gallery(
                 gallery.items(examples), label="Examples: click one to load it into the canvas",
@@ -47,7 +42,6 @@ def build(demo: gr.Blocks, settings: Settings) -> tuple[gr.Dropdown, gr.HTML]:
     # The canvas sends its drawings itself (demo/static/canvas.js); these two only tell it.
     generate.click(None, None, None, js="() => { document.dispatchEvent(new CustomEvent('pix2pix:generate')); }",
                    **PRIVATE)
-    variation.input(None, variation, None, js=VARIATION_JS, **PRIVATE)
     # .input, not .change: a picker set by code (page load, an example) must not reset the canvas.
     model.input(models.select_for_canvas, model, [about, canvas], **PRIVATE)
     demo.load(partial(models.open_canvas, settings.default_model, examples), None, [model, about, canvas], **PRIVATE)

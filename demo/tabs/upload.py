@@ -41,7 +41,6 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                 keep = gr.Checkbox(False, label="Keep everything on the page", elem_id="upload-keep",
                                    info="Off: notes, a border, swatches and specks beside the drawing are left out.")
                 original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)
-                variation = gr.Slider(0, 99, value=0, step=1, label="Variation", info="0: the model's usual output.")
                 run = gr.Button("Generate again", elem_id="upload-generate")
             seen = gr.Image(label="What the model sees", type="pil", format="png", interactive=False,
                             buttons=["download"], elem_id="upload-seen")
@@ -53,8 +52,10 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                 use_labels = gr.Button(visible=False, size="sm", elem_id="use-labels")
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
-    go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs = [file, model, variation, hints, keep]
+    def go(path, model_name, hints_path, keep_everything):  # the usual output: no seed (see the Draw tab)
+        return handlers.upload(path, model_name, None, hints_path, keep_everything, max_mb=settings.max_sketch_mb)
+
+    inputs = [file, model, hints, keep]
     outputs = [original, seen, result, pair, status, to_outline, use_labels]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
                      list(draw_tab), **PRIVATE)
@@ -63,7 +64,6 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
         hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
         keep.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
         run.click(go, inputs, outputs, **INFERENCE, **PRIVATE),
-        variation.input(go, inputs, outputs, trigger_mode="always_last", **INFERENCE, **PRIVATE),  # typed numbers too
     ):
         event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
     model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)

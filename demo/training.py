@@ -22,7 +22,7 @@ from .models import SCRATCH
 from .run_storage import _run_dir, storage
 from .settings import Settings
 from .training_data import NO_DATA, _checked, _extract, _refused, data_folders
-from .training_view import loss_frame, metrics_text, progress_html
+from .training_view import loss_plot, metrics_text, progress_html
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def _run_view(state, shown_sample: str | None) -> tuple:
     if sample and sample != shown_sample and Path(sample).is_file():
         with Image.open(sample) as grid:  # a PIL image: gradio serves it from its own cache
             image = grid.convert("RGB")
-    return loss_frame(state.history), image, metrics_text(state.val), sample
+    return loss_plot(state.history), image, metrics_text(state.val), sample
 
 
 @user_errors

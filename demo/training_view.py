@@ -5,8 +5,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import pandas as pd
-
 from pix2pix.training.progress import ALL_LOSS_NAMES
 
 IDLE = '<div class="run-status">No run yet.</div>'
@@ -57,8 +55,7 @@ def _sizes(state) -> str:
     return f" (model {human_size(folder_size(model))}; run folder {human_size(folder_size(run))})"
 
 
-# The loss plot's colours, fixed so that the legend beside it (loss_legend) can name them:
-# the plot's own legend sits below the chart and is clipped off.
+# The loss plot's colours, which the legend under it (loss_legend) names.
 LOSS_COLOURS = {"G_GAN": "#2563eb", "G_L1": "#ea580c", "D_real": "#16a34a", "D_fake": "#dc2626", "G_FM": "#9333ea"}
 LOSS_MEANINGS = {"G_GAN": "generator: fooling D", "G_L1": "generator: distance to the target",
                  "D_real": "discriminator on real pairs", "D_fake": "discriminator on generated pairs",
@@ -72,13 +69,43 @@ def loss_legend() -> str:
     return f'<div class="loss-legend">{items}</div>'
 
 
-def loss_frame(history: list[dict], max_points: int = 500) -> pd.DataFrame | None:
-    """Losses per step in long form, one row per (step, loss), for the line plot; None
-    before the first step (an empty frame would leave the plot without its colour scale).
+PLOT_W, PLOT_H, PAD_L, PAD_B, PAD_T, PAD_R = 600, 240, 44, 22, 8, 8
+NO_LOSSES = '<div class="loss-plot empty">Losses appear after the first steps.</div>'
+
+
+def _tick(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def loss_plot(history: list[dict], max_points: int = 500) -> str:
+    """The losses per step as an inline SVG, one line per loss in its LOSS_COLOURS colour,
+    drawn here rather than by a chart library (which logged version warnings in the browser).
     Long runs are thinned to about ``max_points`` steps: the plot is re-sent every second."""
     history = history[:: -(-len(history) // max_points) or 1]
-    rows = [{"step": h["step"], "loss": k, "value": h[k]} for h in history for k in ALL_LOSS_NAMES if k in h]
-    return pd.DataFrame(rows) if rows else None
+    lines = {k: [(h["step"], float(h[k])) for h in history if k in h] for k in ALL_LOSS_NAMES}
+    lines = {k: pts for k, pts in lines.items() if pts}
+    if not lines:
+        return NO_LOSSES
+    xs = [x for pts in lines.values() for x, _ in pts]
+    ys = [y for pts in lines.values() for _, y in pts]
+    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
+    y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    w, h = PLOT_W - PAD_L - PAD_R, PLOT_H - PAD_T - PAD_B
+
+    def at(x: float, y: float) -> str:
+        return f"{PAD_L + (x - x0) / (x1 - x0) * w:.1f},{PAD_T + (1 - (y - y0) / (y1 - y0)) * h:.1f}"
+
+    grid = "".join(
+        f'<line x1="{PAD_L}" x2="{PLOT_W - PAD_R}" y1="{PAD_T + (1 - f) * h:.1f}" y2="{PAD_T + (1 - f) * h:.1f}" '
+        f'class="grid"/><text x="{PAD_L - 4}" y="{PAD_T + (1 - f) * h + 4:.1f}" text-anchor="end">'
+        f"{_tick(y0 + f * (y1 - y0))}</text>" for f in (0, 0.25, 0.5, 0.75, 1))
+    steps = (f'<text x="{PAD_L}" y="{PLOT_H - 6}">step {x0}</text>'
+             f'<text x="{PLOT_W - PAD_R}" y="{PLOT_H - 6}" text-anchor="end">step {max(xs)}</text>')
+    paths = "".join(
+        f'<path d="M{" L".join(at(x, y) for x, y in pts)}" stroke="{LOSS_COLOURS[k]}" fill="none" '
+        f'stroke-width="1.5"><title>{k}</title></path>' for k, pts in lines.items())
+    return (f'<svg class="loss-plot" viewBox="0 0 {PLOT_W} {PLOT_H}" role="img" aria-label="Losses per step">'
+            f"{grid}{steps}{paths}</svg>")
 
 
 def metrics_text(val: dict) -> str:

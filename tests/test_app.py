@@ -266,9 +266,11 @@ def test_progress_display():
     done = training_view.progress_html(MonitorState(status="finished", step=20, total=20, message="Finished.",
                                                run_dir=Path("runs/mine"), model_dir=Path("runs/mine/model")))
     assert "width:100.0%" in done and "<b>mine</b> is now in the model pickers" in done
-    frame = training_view.loss_frame([{"step": 1, "G_GAN": 1.0, "G_L1": 0.5, "D_real": 0.7, "D_fake": 0.6}])
-    assert list(frame.columns) == ["step", "loss", "value"] and len(frame) == 4
-    assert training_view.loss_frame([]) is None
+    plot = training_view.loss_plot([{"step": s, "G_GAN": 1.0 + s, "G_L1": 0.5, "D_real": 0.7, "D_fake": 0.6}
+                                    for s in (1, 2, 3)])
+    assert plot.startswith("<svg") and plot.count("<path") == 4 and "step 3" in plot
+    assert f'stroke="{training_view.LOSS_COLOURS["G_L1"]}"' in plot
+    assert training_view.loss_plot([]) == training_view.NO_LOSSES
     assert "PSNR 14.2 dB" in training_view.metrics_text({"l1": 0.2, "psnr": 14.2, "ssim": 0.5, "n": 3})
 
 

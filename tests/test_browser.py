@@ -234,6 +234,8 @@ def test_label_model_paints_with_its_palette(page):
 
 
 def test_fine_tune_a_tiny_model_and_draw_with_it(page):
+    messages = []  # the tab, its loss plot and its samples log nothing to the console
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
     page.get_by_role("tab", name="Fine-tune").click()
     pick(page, "#data-folder", "data/shapes")
     page.locator("#check-data").click()
@@ -263,6 +265,7 @@ def test_fine_tune_a_tiny_model_and_draw_with_it(page):
     page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
     expect(page.locator("#draw-model input")).to_have_value(re.compile(name))
     shot(page, "finetune_model_in_draw")
+    assert messages == []
 
 
 def test_switching_tabs_keeps_the_tab_bar_intact(page):

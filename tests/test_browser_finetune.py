@@ -56,6 +56,7 @@ def start(page, folder: str, name: str, steps: int, ngf: int = 8, ndf: int = 8, 
     pick(page, "#data-folder", f"data/{folder}")
     page.locator("#check-data").click()
     expect(page.locator("#data-summary")).to_contain_text("side-by-side", timeout=30_000)
+    pick(page, "#init-model", "(from scratch)")  # a tiny new model (the check offers the shipped one)
     page.locator("#unit").get_by_text("steps").click()
     page.locator("#length input").fill(str(steps))
     page.get_by_text("Advanced").click()

@@ -40,13 +40,16 @@ def test_the_loader_trial_alternates_keeps_the_faster_and_remembers_it(own_cache
 def test_the_step_form_is_measured_once_and_compiling_only_for_long_runs(own_cache, monkeypatch):
     cfg = TrainConfig(batch_size=2, epochs=1)
     monkeypatch.setattr(speed, "_compile_pays", lambda *a, **k: pytest.fail("a short run must not time compiling"))
-    form = measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=50)
+    # A run shorter than its measuring takes the defaults, and measures nothing.
+    assert measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=50) == StepForm()
+    assert not (own_cache / fastpath.CACHE_FILE).exists()
+    form = measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=speed.MEASURE_MIN_STEPS)
     assert isinstance(form, StepForm) and not form.compiled and form.adam in speed.ADAM_KINDS
     keys = [k for k in (own_cache / fastpath.CACHE_FILE).read_text().splitlines() if "train step" in k]
     assert len(keys) == 2  # the layout and the optimizer, each timed once
     calls = []
     monkeypatch.setattr(speed, "fastest", lambda c, **k: calls.append(k) or next(iter(c)))
-    measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=50)  # from the cache (fastest not timing)
+    measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=500)  # from the cache (fastest not timing)
     monkeypatch.setattr(speed, "_compile_pays", lambda *a, **k: True)
     assert measured_form(TINY, cfg, torch.device("cpu"), None, planned_steps=speed.COMPILE_MIN_STEPS).compiled
     assert not measured_form(TINY, TrainConfig(batch_size=2, epochs=1, compile="off"), torch.device("cpu"), None,

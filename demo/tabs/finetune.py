@@ -78,8 +78,7 @@ def _progress_column() -> SimpleNamespace:
     gr.Markdown("### 3 · Progress")
     return SimpleNamespace(
         progress=gr.HTML(training_view.IDLE, elem_id="run-progress"),
-        plot=gr.LinePlot(None, x="step", y="value", color="loss", label="Losses", height=300, x_title="step",
-                         y_title="loss", color_map=training_view.LOSS_COLOURS, colors_in_legend=[], elem_id="run-losses"),
+        plot=gr.HTML(training_view.NO_LOSSES, elem_id="run-losses"),
         legend=gr.HTML(training_view.loss_legend(), elem_id="run-legend"),
         # The caption above the grid, not Gradio's label, which is drawn over the image's top row.
         caption=gr.Markdown("**Latest samples:** input · target · generated", elem_classes="help"),

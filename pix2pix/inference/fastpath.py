@@ -79,12 +79,16 @@ def keep(key: str, value: str | float) -> None:
 MEASURED: dict[str, dict[str, float]] = {}  # key -> each candidate's median seconds, as last timed here
 
 
-def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int = 5, warmup: int = 1) -> str:
+def fastest(candidates: dict[str, Callable[[], object]], *, key: str, runs: int = 5, warmup: int = 1,
+            default: str | None = None) -> str:
     """The name of the fastest candidate (median over ``runs`` interleaved runs), from the
-    cache when ``key`` was measured before. A candidate that fails is out of the running."""
+    cache when ``key`` was measured before; with ``default``, that one instead of measuring
+    (for work too short to pay for it). A candidate that fails is out of the running."""
     cached = _read_cache().get(key)
     if cached in candidates:
         return cached
+    if default is not None:
+        return default
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for i in range(warmup + runs):
         for name, fn in candidates.items():

@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 
 ADAM_KINDS = ("loop", "foreach", "fused")
 COMPILE_MIN_STEPS = 2000  # shorter runs never pay back a compilation measured in minutes on a CPU
+# Measuring times about 25 steps (number format, layout, optimizer): a shorter run takes what
+# was measured before, or the defaults, rather than spend most of itself measuring.
+MEASURE_MIN_STEPS = 300
+
+
+def worth_measuring(planned_steps: int) -> bool:
+    """``planned_steps`` 0: not known yet (a run of so many minutes), which is measured."""
+    return planned_steps == 0 or planned_steps >= MEASURE_MIN_STEPS
 
 
 def _timer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None):
@@ -64,11 +72,13 @@ def measured_form(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
     what = f"train step {shape_key(model_cfg, cfg.batch_size)} {dtype or 'fp32'}"
     make = _timer(model_cfg, cfg, device, dtype)
     key = f"{machine_key()}|{what}"
+    short = not worth_measuring(planned_steps)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         layout = fastest({"channels-last": make(StepForm(True)), "nchw": make(StepForm(False))},
-                         key=f"{key}|layout", runs=2, warmup=1)
+                         key=f"{key}|layout", runs=2, warmup=1, default="channels-last" if short else None)
         form = StepForm(layout == "channels-last")
-        adam = fastest({k: make(replace(form, adam=k)) for k in ADAM_KINDS}, key=f"{key}|adam", runs=2, warmup=1)
+        adam = fastest({k: make(replace(form, adam=k)) for k in ADAM_KINDS}, key=f"{key}|adam", runs=2, warmup=1,
+                       default=StepForm.adam if short else None)
         form = replace(form, adam=adam)
         if cfg.compile == "on" or cfg.compile == "auto" and planned_steps >= COMPILE_MIN_STEPS:
             form = replace(form, compiled=_compile_pays(make, form, key, planned_steps, forced=cfg.compile == "on"))

@@ -34,7 +34,7 @@ from .objective import Pix2Pix, lr_factor
 from .progress import Callback, RunEnd, RunStart, StepEvent, emit
 from .run_data import build_data, load_init, scan_and_split, seed_of
 from .run_folder import RunFolder, describe_run
-from .speed import fast_objective
+from .speed import fast_objective, worth_measuring
 from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
                     restore_rng, rng_state)
 
@@ -269,7 +269,8 @@ class Trainer(Judging):
         if cfg.precision == "auto" and self.world == 1:  # under DDP every rank must agree: the known answer
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
-                              else measured_training_dtype(self.model_cfg, cfg, self.device))
+                              else measured_training_dtype(self.model_cfg, cfg, self.device)
+                              if worth_measuring(0 if self.total == UNTIMED else self.total) else None)
         self.model = fast_objective(self.model_cfg, cfg, self.device, self.amp_dtype, self.total, generator=generator,
                                     planned=0 if self.total == UNTIMED else self.total, world=self.world,
                                     init=None if resuming else self.init)

@@ -73,10 +73,12 @@ class LengthTimer:
         return timed_length(self.minutes * 60 - elapsed, step - self.mark[0], now - self.mark[1], step, self.window)
 
 
-def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
+                            measure: bool = True) -> torch.dtype | None:
     """``precision="auto"`` for training: the faster of fp32 and bf16 for full steps of
     these networks at this batch size, timed on throwaway copies (see :mod:`pix2pix.fastpath`);
-    the run's own random generators are left as they were."""
+    the run's own random generators are left as they were. ``measure=False`` (a short run):
+    the answer measured before, or fp32."""
     s = model_cfg.image_size
 
     def make_run(dtype):
@@ -87,7 +89,8 @@ def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: to
         return lambda: model.step(*batch)
 
     with untouched_rng(device):
-        return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1)
+        return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1,
+                          default=None if measure else "fp32")
 
 
 def due(step: int, total: int, steps_per_epoch: int, cfg: TrainConfig, since_save: float,
@@ -269,8 +272,8 @@ class Trainer(Judging):
         if cfg.precision == "auto" and self.world == 1:  # under DDP every rank must agree: the known answer
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
-                              else measured_training_dtype(self.model_cfg, cfg, self.device)
-                              if worth_measuring(0 if self.total == UNTIMED else self.total) else None)
+                              else measured_training_dtype(self.model_cfg, cfg, self.device,
+                                                           worth_measuring(0 if self.total == UNTIMED else self.total)))
         self.model = fast_objective(self.model_cfg, cfg, self.device, self.amp_dtype, self.total, generator=generator,
                                     planned=0 if self.total == UNTIMED else self.total, world=self.world,
                                     init=None if resuming else self.init)

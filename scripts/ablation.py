@@ -106,18 +106,23 @@ def score(args) -> int:
     sources = [s.name for s in read_mix(args.data)]
     cache = args.out / "scores.json"
     scores = json.loads(cache.read_text()) if cache.exists() else {}
-    for arm in [*ARMS, *args.also]:
+    arms = [a for a in (args.arms or ARMS) if (args.out / a / "model" / "config.json").exists()]  # the runs done
+    for arm in [*arms, *args.also]:
         model = args.out / arm if arm in ARMS else Path(arm)
         for src in sources:
             for how, extra in (("plain", []), ("dabs", ["--hints", "8"]), ("strokes", ["--hints", "3", "--hint-style",
                                                                                            "strokes"])):
                 key = f"{arm}|{src}|{how}"
                 if key not in scores:
-                    scores[key] = _evaluate(model, args.data, src, extra)
-                    cache.write_text(json.dumps(scores, indent=1) + "\n")
+                    found = _evaluate(model, args.data, src, extra)
+                    # Scorers of other arms may share the file: add to what is there now.
+                    scores = {**(json.loads(cache.read_text()) if cache.exists() else {}), **scores, key: found}
+                    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+                    tmp.write_text(json.dumps(scores, indent=1) + "\n")
+                    tmp.replace(cache)
     print("| arm | " + " | ".join(sources) + " | mean L1 | 8 dabs | 3 strokes | shape IoU | speckle |")
     print("|---" * (len(sources) + 6) + "|")
-    for arm in [*ARMS, *args.also]:
+    for arm in [*arms, *args.also]:
         plain = [scores[f"{arm}|{s}|plain"] for s in sources]
         dabs = [scores[f"{arm}|{s}|dabs"]["l1"] for s in sources]
         strokes = [scores[f"{arm}|{s}|strokes"]["l1"] for s in sources]
@@ -141,7 +146,7 @@ def main() -> int:
         p.add_argument("--minutes", type=float, default=45.0)
         p.add_argument("--parallel", type=int, default=2)
         p.add_argument("--also", nargs="*", default=[], help="score: more model folders beside the arms")
-        p.add_argument("--arms", nargs="*", default=[], help="run: only these arms")
+        p.add_argument("--arms", nargs="*", default=[], help="run, score: only these arms")
         p.set_defaults(func=fn)
     args = ap.parse_args()
     return args.func(args)

@@ -133,6 +133,7 @@ def test_an_uploaded_photo_is_told_and_becomes_an_outline_in_the_canvas(page, tm
     photo = Image.new("RGB", (300, 400), "white")
     ImageDraw.Draw(photo).rounded_rectangle((60, 80, 240, 330), radius=40, fill=(150, 40, 60))
     photo.save(tmp_path / "bag.jpg", quality=92)
+    drawn_before = page.evaluate(INK_COUNT)
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload-file input[type=file]").set_input_files(tmp_path / "bag.jpg")
     expect(page.locator("#upload-status")).to_contain_text("looks like a photo", timeout=30_000)
@@ -141,16 +142,21 @@ def test_an_uploaded_photo_is_told_and_becomes_an_outline_in_the_canvas(page, tm
     page.locator("#to-outline").click()
     expect(page.locator("#sketch canvas")).to_be_visible(timeout=30_000)  # the Draw tab, opened
     page.wait_for_function(NEW_RESULT, arg=before, timeout=30_000)
-    ink = page.evaluate("""() => {
-      const c = document.querySelector('#sketch canvas');
-      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
-      return n;
-    }""")
+    ink = page.evaluate(INK_COUNT)
     assert ink > 500  # the outline is on the canvas, ready to edit
     expect(page.locator("#sketch [data-action=clear]")).to_be_enabled()
     shot(page, "outline_in_canvas")
+    page.locator("#sketch [data-action=undo]").click()  # one undoable step: the drawing before comes back
+    page.wait_for_function(f"() => ({INK_COUNT})() === {drawn_before}", timeout=10_000)
+
+
+INK_COUNT = """() => {
+  const c = document.querySelector('#sketch canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
+  return n;
+}"""
 
 
 def canvas_colour(page, fx: float, fy: float) -> list[int]:

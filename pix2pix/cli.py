@@ -66,8 +66,9 @@ def _add_train(sub) -> None:
     p.add_argument("--no-yield", action="store_true", help="keep training while the app on this machine answers "
                    "someone (by default the run pauses between steps then, up to 10 s at a time)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="a named set of settings, which flags given here "
-                   "override: paper (Isola et al. as published) or clean (resize-convolution decoder and a "
-                   "moving average of the generator: no checkerboard, cleaner images on small compute)")
+                   "override: paper (Isola et al. as published), clean (resize-convolution decoder and a "
+                   "moving average of the generator: no checkerboard, cleaner images on small compute) or v2 "
+                   "(clean, with DiffAugment and spectral normalization in D: chosen at equal time)")
     add_config_flags(p, TrainConfig)
     add_config_flags(p, ModelConfig)
     p.set_defaults(func=cmd_train)

@@ -11,6 +11,8 @@ object, and the table is printed as Markdown.
     python scripts/ablation.py calibrate datasets/fashion-v3 --out runs/ablation
     python scripts/ablation.py run datasets/fashion-v3 --out runs/ablation --minutes 45 --init fashion
     python scripts/ablation.py score datasets/fashion-v3 --out runs/ablation > runs/ablation/table.md
+    python scripts/draw_grid.py --runs runs/ablation --model ARM --out runs/ablation/grids/ARM.png  # each arm
+    python scripts/ablation.py sheet datasets/fashion-v3 --out runs/ablation --also runs/ablation/grids/shipped.png
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ARMS = {
     "spectral-norm": ["--spectral-norm"],
     "two-scales": ["--d-scales", "2"],
     "r1": ["--r1", "2", "--r1-every", "16"],
+    "v2": ["--diffaugment", "color,translation,cutout", "--spectral-norm"],  # the two winners together
 }
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -65,7 +68,7 @@ MORE_WORK = {"r1", "two-scales"}  # the baseline's step and more: never given mo
 
 def _step_seconds(seconds: dict, arm: str) -> float:
     """An arm's step time; within NOISE of the baseline's, the baseline's: equal work gets equal steps."""
-    own, base = seconds[arm], seconds["baseline"]
+    own, base = seconds.get(arm, seconds["baseline"]), seconds["baseline"]  # not calibrated: the baseline's
     return max(own, base) if arm in MORE_WORK else own if abs(own / base - 1) > NOISE else base
 
 
@@ -134,10 +137,41 @@ def score(args) -> int:
     return 0
 
 
+def sheet(args) -> int:
+    """One picture of the arms' drawings grids (``scripts/draw_grid.py``, one per arm in
+    OUT/grids/ARM.png; ``--also`` more grids by path): a row per drawing, the drawing as the
+    app shows it, then each arm's result, named at the top."""
+    from PIL import Image, ImageDraw
+
+    grids = {a: args.out / "grids" / f"{a}.png" for a in (args.arms or ARMS)}
+    grids = {**{Path(g).stem: Path(g) for g in args.also}, **{a: g for a, g in grids.items() if g.exists()}}
+    cell, full, head, label = 128, 256, 24, 18  # draw_grid: pairs of 256 px cells under an 18 px caption
+    first = Image.open(next(iter(grids.values())))
+    cols, rows = first.width // (2 * full), first.height // (full + label)
+    out = Image.new("RGB", ((1 + len(grids)) * cell, head + cols * rows * cell), "white")
+    ink = ImageDraw.Draw(out)
+    for i, name in enumerate(["drawing", *grids]):
+        ink.text((i * cell + 4, 6), name, fill="black")
+    for j, (name, path) in enumerate(grids.items()):
+        grid = Image.open(path).convert("RGB")
+        for k in range(cols * rows):
+            r, c = divmod(k, cols)
+            y = r * (full + label) + label
+            if j == 0:
+                out.paste(grid.crop((2 * c * full, y, 2 * c * full + full, y + full)).resize((cell, cell)),
+                          (0, head + k * cell))
+            out.paste(grid.crop(((2 * c + 1) * full, y, (2 * c + 2) * full, y + full)).resize((cell, cell)),
+                      ((1 + j) * cell, head + k * cell))
+    args.sheet.parent.mkdir(parents=True, exist_ok=True)
+    out.save(args.sheet, quality=85)
+    print(f"wrote {args.sheet}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(required=True)
-    for name, fn in (("calibrate", calibrate), ("run", run), ("score", score)):
+    for name, fn in (("calibrate", calibrate), ("run", run), ("score", score), ("sheet", sheet)):
         p = sub.add_parser(name)
         p.add_argument("data", type=Path)
         p.add_argument("--out", type=Path, required=True)
@@ -145,7 +179,9 @@ def main() -> int:
         p.add_argument("--steps", type=int, default=30, help="calibrate: steps timed per arm")
         p.add_argument("--minutes", type=float, default=45.0)
         p.add_argument("--parallel", type=int, default=2)
-        p.add_argument("--also", nargs="*", default=[], help="score: more model folders beside the arms")
+        p.add_argument("--also", nargs="*", default=[], help="score: more model folders beside the arms; "
+                       "sheet: more drawings grids")
+        p.add_argument("--sheet", type=Path, default=Path("docs/ablation/equal_time_drawings.jpg"))
         p.add_argument("--arms", nargs="*", default=[], help="run, score: only these arms")
         p.set_defaults(func=fn)
     args = ap.parse_args()

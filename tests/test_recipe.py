@@ -108,6 +108,17 @@ def test_train_from_the_command_line_with_a_recipe(tiny_data, tmp_path):
     assert "loss_G_FM" not in json.loads((run / "log.jsonl").read_text().splitlines()[-1])
 
 
+def test_recipe_v2_trains_with_diffaugment_and_a_spectrally_normalized_d(tiny_data, tmp_path):
+    run = tmp_path / "v2"
+    assert main(["-q", "train", str(tiny_data), "--out", str(run), "--recipe", "v2", "--steps", "2", "--ngf", "8",
+                 "--ndf", "8", "--size", "32", "--batch-size", "2", "--workers", "0", "--val-fraction", "0.25"]) == 0
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    cfg = state["train_config"]
+    assert cfg["spectral_norm"] is True and cfg["diffaugment"] == "color,translation,cutout" and cfg["ema"] == 0.999
+    assert state["model_config"]["upsample"] == "resize"
+    assert any("parametrizations.weight" in k for k in state["D"])  # D's convolutions are spectrally normalized
+
+
 def test_hints_from_init_start_as_the_init_model(tiny_data, tmp_path):
     Trainer(tiny_data, tmp_path / "base", TINY, TrainConfig(steps=3, batch_size=2, workers=0, val_fraction=0.25)).fit()
     Trainer(tiny_data, tmp_path / "ft", TINY, TrainConfig(steps=1, batch_size=2, workers=0, val_fraction=0.25,
@@ -130,8 +141,9 @@ def test_train_hints_then_generate_with_hints_follows_the_colour(tmp_path):
     run = tmp_path / "run"
     cli = [sys.executable, "-m", "pix2pix", "-q"]
     subprocess.run([*cli, "train", str(data), "--out", str(run), "--hints", "--input-kind", "image",
-                    "--steps", "120", "--batch-size", "4", "--lr", "1e-3", "--decay-from", "1", "--ngf", "16",
-                    "--ndf", "16", "--size", "64", "--workers", "0", "--val-fraction", "0.2", "--bn-images", "16"],
+                    "--steps", "200", "--batch-size", "4", "--lr", "1e-3", "--decay-from", "1", "--ngf", "16",
+                    "--precision", "fp32", "--ndf", "16", "--size", "64", "--workers", "0", "--val-fraction", "0.2",
+                    "--bn-images", "16"],
                    cwd=ROOT, env=cli_env(), check=True, capture_output=True)
     sketch = Image.new("RGB", (64, 64), "white")
     ImageDraw.Draw(sketch).ellipse((12, 12, 52, 52), outline="black", width=2)

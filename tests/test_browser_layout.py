@@ -11,7 +11,7 @@ import re
 import pytest
 
 from appkit import LABEL_MODEL, SKETCH_MODEL, shipped
-from test_browser import app, browser, pick, shot, stroke  # noqa: F401 - app and browser are fixtures
+from test_browser import NEW_RESULT, RESULT_SRC, app, browser, pick, shot, stroke  # noqa: F401 - fixtures
 
 from playwright.sync_api import expect  # noqa: E402 - after test_browser's skip without Chromium
 
@@ -31,7 +31,10 @@ def open_page(app, browser, size: tuple[int, int], model: str):  # noqa: F811
     page.goto(app.url)
     expect(page.locator("#draw-model input")).not_to_have_value("", timeout=30_000)
     if not page.locator("#draw-model input").input_value().startswith(model):
+        expect(page.locator("#result img")).to_have_count(1, timeout=30_000)  # the opening example's result ...
+        before = page.evaluate(RESULT_SRC)
         pick(page, "#draw-model", model)
+        page.wait_for_function(NEW_RESULT, arg=before, timeout=60_000)  # ... replaced by this model's
     expect(page.locator("#draw-model input")).to_have_value(re.compile(rf"^{re.escape(model)}\b"), timeout=10_000)
     expect(page.locator("#result img")).to_have_count(1, timeout=30_000)
     page.wait_for_timeout(500)  # the layout settles (the canvas is sized once the rows above are placed)

@@ -238,14 +238,14 @@ def _notice(model, image: Image.Image) -> tuple[str, bool, str | None]:
 
 
 @user_errors
-def _upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
+def _upload(path, model_name, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
     if path is None:
         return None, None, None, _download(), "", gr.Button(visible=False), gr.Button(visible=False)
     image = _open_upload(path, max_mb=max_mb)
     model = load_model(model_name)
     hints, said = _open_hints(hints_path, model, max_mb=max_mb)
     start, left_out = time.perf_counter(), {}
-    seen, result = _run_file(model, image, Path(path).name, _seed(variation), hints,
+    seen, result = _run_file(model, image, Path(path).name, None, hints,
                              keep_everything=bool(keep_everything), left_out=left_out)
     ms = (time.perf_counter() - start) * 1000
     page = Page(None, left_out).sentence()
@@ -260,7 +260,7 @@ def _upload(path, model_name, variation, hints_path=None, keep_everything: bool 
     return *pictures, _download(seen, result), status + notice, gr.Button(visible=offer), switch
 
 
-def upload(path, model_name, variation, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
+def upload(path, model_name, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
     """Upload tab: (the upload, what the model sees, result, side-by-side download, status
     line, the "turn it into an outline" button, the "use the label-map model" button); the
     three pictures as PNG files. ``hints_path``: an optional colour-hint image;
@@ -268,7 +268,7 @@ def upload(path, model_name, variation, hints_path=None, keep_everything: bool =
     A file that cannot be used is a sentence in the status line, which stays until the next
     input, with the pictures cleared: no toast that fades, no error badges."""
     try:
-        return _upload(path, model_name, variation, hints_path, keep_everything, max_mb=max_mb)
+        return _upload(path, model_name, hints_path, keep_everything, max_mb=max_mb)
     except gr.Error as e:
         hidden = gr.Button(visible=False)
         return None, None, None, _download(), f"⚠ {e.message}", hidden, hidden

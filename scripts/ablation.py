@@ -104,6 +104,7 @@ def _evaluate(model: Path, data: Path, source: str, extra: list[str]) -> dict:
 def score(args) -> int:
     """Every arm on every source: plain, with 8 dabs, with 3 broad strokes; a Markdown table."""
     sys.path.insert(0, str(ROOT))
+    from pix2pix.images.imaging import atomic_write_bytes
     from pix2pix.training.mix import read_mix
 
     sources = [s.name for s in read_mix(args.data)]
@@ -120,9 +121,7 @@ def score(args) -> int:
                     found = _evaluate(model, args.data, src, extra)
                     # Scorers of other arms may share the file: add to what is there now.
                     scores = {**(json.loads(cache.read_text()) if cache.exists() else {}), **scores, key: found}
-                    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-                    tmp.write_text(json.dumps(scores, indent=1) + "\n")
-                    tmp.replace(cache)
+                    atomic_write_bytes(cache, (json.dumps(scores, indent=1) + "\n").encode())
     print("| arm | " + " | ".join(sources) + " | mean L1 | 8 dabs | 3 strokes | shape IoU | speckle |")
     print("|---" * (len(sources) + 6) + "|")
     for arm in [*arms, *args.also]:

@@ -122,7 +122,7 @@ def test_upload_shows_what_the_model_sees(tmp_path, runs):
     photo = Image.new("RGB", (1200, 700), (90, 90, 95))  # light lines on a dark board, off-centre
     lines = sketch("bag", 300).convert("L").point(lambda v: 255 - v)
     photo.paste((235, 235, 235), (800, 50), mask=lines)
-    shown = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL, 0)
+    shown = handlers.upload(png(tmp_path, photo, "board.png"), SKETCH_MODEL)
     (original, seen, result), (download, status, offer, _) = [Image.open(f) for f in shown[:3]], shown[3:]
     assert seen.size == result.size == (256, 256) and max(original.size) <= 512 and download.visible
     assert np.asarray(seen)[0, 0].tolist() == [255, 255, 255]  # dark board -> white paper
@@ -132,7 +132,7 @@ def test_upload_shows_what_the_model_sees(tmp_path, runs):
 def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_an_outline(tmp_path, runs):
     photo = Image.new("RGB", (300, 400), "white")
     ImageDraw.Draw(photo).rounded_rectangle((60, 80, 240, 330), radius=40, fill=(150, 40, 60))  # a red bag
-    status, offer, switch = handlers.upload(png(tmp_path, photo, "bag.jpg"), SKETCH_MODEL, 0)[4:]
+    status, offer, switch = handlers.upload(png(tmp_path, photo, "bag.jpg"), SKETCH_MODEL)[4:]
     assert "looks like a photo" in status and offer.visible
     canvas, picker, tabs = handlers.outline_for_canvas(str(tmp_path / "bag.jpg"), SKETCH_MODEL)
     assert picker.value == SKETCH_MODEL and tabs.selected == "draw" and canvas["generate"]
@@ -140,7 +140,7 @@ def test_a_photo_or_a_drawing_of_the_wrong_kind_is_told_and_a_photo_can_become_a
     assert outline.size == (512, 512)  # padded, not stretched
     ink = np.argwhere(np.asarray(outline.convert("L")) < 128)
     assert len(ink) > 200 and (ink.max(0) - ink.min(0))[0] > (ink.max(0) - ink.min(0))[1]  # taller than wide
-    status, offer, _ = handlers.upload(png(tmp_path, sketch("shoe"), "shoe.png"), LABEL_MODEL, 0)[4:]
+    status, offer, _ = handlers.upload(png(tmp_path, sketch("shoe"), "shoe.png"), LABEL_MODEL)[4:]
     assert "looks like a line drawing" in status and LABEL_MODEL in status and not offer.visible
     assert not switch.visible
 
@@ -152,7 +152,7 @@ def test_a_label_map_given_to_a_sketch_model_is_named_and_the_label_model_offere
         d.rectangle((x, 40, x + 25, 90), fill=(0, 170, 255))
         d.rectangle((x, 120, x + 25, 170), fill=(0, 170, 255))
     d.rectangle((110, 190, 150, 256), fill=(170, 0, 0))
-    status, offer, switch = handlers.upload(png(tmp_path, labels, "facade.png"), SKETCH_MODEL, 0)[4:]
+    status, offer, switch = handlers.upload(png(tmp_path, labels, "facade.png"), SKETCH_MODEL)[4:]
     assert "looks like a colour label map" in status and "a photo" not in status and not offer.visible
     assert switch.visible and switch.value == f"Use {LABEL_MODEL}"
 
@@ -167,7 +167,7 @@ def test_bad_uploads_get_a_sentence(tmp_path, runs, name, data, message):
     import re
 
     (tmp_path / name).write_bytes(data)
-    original, seen, result, _, status, offer, switch = handlers.upload(tmp_path / name, SKETCH_MODEL, 0)
+    original, seen, result, _, status, offer, switch = handlers.upload(tmp_path / name, SKETCH_MODEL)
     assert re.search(message, status) and status.startswith("⚠") and original is seen is result is None
     assert not any(t in status for t in ERROR_TRACES) and not offer.visible and not switch.visible
 
@@ -176,15 +176,15 @@ def test_upload_leaves_a_pages_notes_out_and_says_so_unless_kept(tmp_path, runs)
     from pages import annotated_page
 
     path = png(tmp_path, annotated_page(), "page.png")
-    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL, 0)
+    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL)
     assert "left out 2 text blocks, a border, a swatch and 6 specks" in status and "Keep everything" in status
-    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL, 0, None, True)
+    *_, status, _, _ = handlers.upload(path, SKETCH_MODEL, None, True)
     assert "left out" not in status
 
 
 def test_upload_size_limit(tmp_path, runs):
     big = png(tmp_path, sketch(), "big.png")
-    assert "larger than" in handlers.upload(big, SKETCH_MODEL, 0, max_mb=big.stat().st_size / 2**20 / 2)[4]
+    assert "larger than" in handlers.upload(big, SKETCH_MODEL, max_mb=big.stat().st_size / 2**20 / 2)[4]
 
 
 # ---------------------------------------------------------------------------- fine-tune handlers

@@ -62,17 +62,17 @@ def test_painted_colours_reach_a_hint_model_and_are_ignored_by_others(runs):
 def test_the_upload_tab_takes_a_hint_image_and_says_what_it_did(runs, tmp_path):
     sketch("circle").save(tmp_path / "circle.png")
     red_blob().save(tmp_path / "hints.png")
-    with_hints = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, 0, str(tmp_path / "hints.png"))
-    without = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, 0, None)
+    with_hints = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, str(tmp_path / "hints.png"))
+    without = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, None)
     assert "colour hints from hints.png" in with_hints[4]
     assert not np.array_equal(np.asarray(Image.open(with_hints[2])), np.asarray(Image.open(without[2])))
-    ignored = handlers.upload(str(tmp_path / "circle.png"), SKETCH_MODEL, 0, str(tmp_path / "hints.png"))
+    ignored = handlers.upload(str(tmp_path / "circle.png"), SKETCH_MODEL, str(tmp_path / "hints.png"))
     assert "takes no colour hints" in ignored[4]
     red_blob().convert("RGB").save(tmp_path / "flat.jpg")
-    refused = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, 0, str(tmp_path / "flat.jpg"))
+    refused = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, str(tmp_path / "flat.jpg"))
     assert "no transparency" in refused[4] and refused[2] is None  # said in the status line, which stays
     red_blob(100).save(tmp_path / "small.png")
-    refused = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, 0, str(tmp_path / "small.png"))
+    refused = handlers.upload(str(tmp_path / "circle.png"), HINT_MODEL, str(tmp_path / "small.png"))
     assert "colour hints are 100x100 but the sketch is 512x512" in refused[4]
 
 

@@ -328,8 +328,7 @@ function buildPalette() {
   palette.hidden = setup.palette.length === 0;
   element.querySelectorAll(".sk-label-tool").forEach((b) => { b.hidden = setup.palette.length === 0; });
   element.querySelectorAll(".sk-hint-tool").forEach((b) => { b.hidden = !setup.hints; });
-  colours.hidden = !setup.hints;
-  requestAnimationFrame(fit); // more or fewer rows of tools: the canvas takes what is left
+  colours.hidden = !setup.hints; // more or fewer rows of tools: the page's resize refits the canvas
 }
 
 function forgetInFlight() {
@@ -540,9 +539,8 @@ function fit() {
   if (frame && frame.closest(".column")) size = Math.min(size, room(frame, frame.closest(".column")));
   root.style.setProperty("--draw-size", `${Math.max(MIN_SIZE, Math.min(512, Math.floor(size)))}px`);
 }
-window.addEventListener("resize", fit);
-phone.addEventListener("change", fit);
-new ResizeObserver(() => requestAnimationFrame(fit)).observe(document.body);
+window.addEventListener("resize", fit); // the window's height too, which the page's size may not follow
+new ResizeObserver(() => requestAnimationFrame(fit)).observe(document.body); // rows of tools, tabs shown
 
 openSocket();
 watch("value", () => { if (props.value && props.value.setup) apply(props.value); });

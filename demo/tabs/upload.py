@@ -52,9 +52,7 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                 use_labels = gr.Button(visible=False, size="sm", elem_id="use-labels")
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
-    def go(path, model_name, hints_path, keep_everything):  # the usual output: no seed (see the Draw tab)
-        return handlers.upload(path, model_name, None, hints_path, keep_everything, max_mb=settings.max_sketch_mb)
-
+    go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
     inputs = [file, model, hints, keep]
     outputs = [original, seen, result, pair, status, to_outline, use_labels]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],

@@ -49,16 +49,24 @@ def worth_measuring(planned_steps: int) -> bool:
     return planned_steps == 0 or planned_steps >= MEASURE_MIN_STEPS
 
 
-def _timer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None):
-    """form -> a function running one full step of a fresh copy of the networks in that form."""
+def step_timer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None):
+    """form -> a function running one full step of a fresh copy of the networks in that form.
+    The copy is built on the first call (a warm-up, untimed): an answer from the cache, or a
+    run too short to measure, builds none."""
     s = model_cfg.image_size
     batch = [torch.zeros(cfg.batch_size, c, s, s) for c in (model_cfg.in_channels, model_cfg.out_channels)]
     if model_cfg.hint_channels:
         batch.append(torch.zeros(cfg.batch_size, model_cfg.hint_channels, s, s))
 
     def make(form: StepForm):
-        model = Pix2Pix(model_cfg, replace(cfg, precision="fp32"), device, amp_dtype=dtype, form=form)
-        return lambda: model.step(*batch)
+        built = []
+
+        def run():
+            if not built:
+                built.append(Pix2Pix(model_cfg, replace(cfg, precision="fp32"), device, amp_dtype=dtype, form=form))
+            return built[0].step(*batch)
+
+        return run
 
     return make
 
@@ -70,7 +78,7 @@ def measured_form(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
     as they were. ``planned_steps``: how long the run is (0: unknown), which decides whether
     compiling is worth timing at all."""
     what = f"train step {shape_key(model_cfg, cfg.batch_size)} {dtype or 'fp32'}"
-    make = _timer(model_cfg, cfg, device, dtype)
+    make = step_timer(model_cfg, cfg, device, dtype)
     key = f"{machine_key()}|{what}"
     short = not worth_measuring(planned_steps)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

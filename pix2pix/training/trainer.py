@@ -30,11 +30,11 @@ from ..models import with_hint_channels
 from .data import read_split
 from .distributed import dist_env, pick_run_device, process_group, rank0_value
 from .judging import Judging, untouched_rng
-from .objective import Pix2Pix, lr_factor
+from .objective import Pix2Pix, StepForm, lr_factor
 from .progress import Callback, RunEnd, RunStart, StepEvent, emit
 from .run_data import build_data, load_init, scan_and_split, seed_of
 from .run_folder import RunFolder, describe_run
-from .speed import fast_objective, worth_measuring
+from .speed import fast_objective, step_timer, worth_measuring
 from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
                     restore_rng, rng_state)
 
@@ -79,14 +79,8 @@ def measured_training_dtype(model_cfg: ModelConfig, cfg: TrainConfig, device: to
     these networks at this batch size, timed on throwaway copies (see :mod:`pix2pix.fastpath`);
     the run's own random generators are left as they were. ``measure=False`` (a short run):
     the answer measured before, or fp32."""
-    s = model_cfg.image_size
-
     def make_run(dtype):
-        model = Pix2Pix(model_cfg, replace(cfg, precision="fp32"), device, amp_dtype=dtype)
-        batch = [torch.zeros(cfg.batch_size, c, s, s) for c in (model_cfg.in_channels, model_cfg.out_channels)]
-        if model_cfg.hint_channels:
-            batch.append(torch.zeros(cfg.batch_size, model_cfg.hint_channels, s, s))
-        return lambda: model.step(*batch)
+        return step_timer(model_cfg, cfg, device, dtype)(StepForm())
 
     with untouched_rng(device):
         return auto_dtype(device, f"train {shape_key(model_cfg, cfg.batch_size)}", make_run, runs=2, warmup=1,
@@ -269,13 +263,13 @@ class Trainer(Judging):
                                    rank=self.rank, world=self.world)
         self.steps_per_epoch = self.run_data.steps_per_epoch
         self.total = cfg.steps if cfg.steps > 0 else UNTIMED if cfg.minutes > 0 else cfg.epochs * self.steps_per_epoch
+        planned = 0 if self.total == UNTIMED else self.total  # 0: a run of so many minutes, not timed yet
         if cfg.precision == "auto" and self.world == 1:  # under DDP every rank must agree: the known answer
             chosen = (self._resume_state or {}).get("precision")  # a resumed run keeps its number format
             self.amp_dtype = (resolve_precision(chosen, self.device, training=True) if chosen
-                              else measured_training_dtype(self.model_cfg, cfg, self.device,
-                                                           worth_measuring(0 if self.total == UNTIMED else self.total)))
+                              else measured_training_dtype(self.model_cfg, cfg, self.device, worth_measuring(planned)))
         self.model = fast_objective(self.model_cfg, cfg, self.device, self.amp_dtype, self.total, generator=generator,
-                                    planned=0 if self.total == UNTIMED else self.total, world=self.world,
+                                    planned=planned, world=self.world,
                                     init=None if resuming else self.init)
         if resuming:
             self.load_state_dict(self._resume_state)
@@ -285,10 +279,9 @@ class Trainer(Judging):
             self.model.distribute()
             self._stop_flag = torch.zeros(1, device=self.device if dist.get_backend() == "nccl" else "cpu")
         self._prepare_folder()
-        total = 0 if self.total == UNTIMED else self.total  # 0: set by timing the run (minutes)
         self._emit("on_start", RunStart(
             self.out, found.summary(), describe(self.device), precision_name(self.amp_dtype), len(split[0]),
-            len(split[1]), self.steps_per_epoch, total, -(-total // self.steps_per_epoch), self.step,
+            len(split[1]), self.steps_per_epoch, planned, -(-planned // self.steps_per_epoch), self.step,
             self.epochs_done,
         ))
 

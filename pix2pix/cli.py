@@ -136,6 +136,9 @@ def _add_generate(sub) -> None:
                    help="frame the whole page: by default notes, a border, colour swatches and specks beside the "
                         "drawing are left out (and said so)")
     p.add_argument("--keep-size", action="store_true", help="resize each result back to its input's size")
+    p.add_argument("--what", metavar="CLASS", default="",
+                   help="for a class model: what the drawings show, one of its classes (`models` lists them); "
+                        "by default it guesses")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.set_defaults(func=cmd_generate)
@@ -161,12 +164,16 @@ def cmd_generate(args) -> int:
     if args.hints and not model.takes_hints:
         log.warning("%s takes no colour hints: --hints is ignored", args.model)
         hint_files = {}
+    if args.what and not model.classes:
+        log.warning("%s is told no class: --what is ignored", args.model)
+    elif args.what and args.what.strip().lower() not in model.classes:
+        raise ValueError(f"--what {args.what}: {args.model} knows {', '.join(model.classes)}.")
     done = 0
     for f, out in targets:
         try:
             image = open_image(f)
             hints = open_image(hint_files[f]) if f in hint_files else None
-            prepared = model.prepare(image, hints, raw=args.raw, keep_everything=args.keep_everything)
+            prepared = model.prepare(image, hints, raw=args.raw, keep_everything=args.keep_everything, what=args.what)
             if prepared.left_out:
                 log.info("%s: %s", f.name, prepared.said())
         except Pix2PixError as e:
@@ -223,6 +230,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--hint-style", choices=("dabs", "strokes"), default="dabs",
                    help="dabs: N small dabs of the local colour; strokes: N 10-px strokes of the object's colour across "
                         "it, running over its outline (a broad brush)")
+    p.add_argument("--untold", action="store_true",
+                   help="a class model is not told each pair's class from the data's labels: it guesses, as in the "
+                        "app's Auto")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="number format of the model's passes")
@@ -241,6 +251,7 @@ def cmd_evaluate(args) -> int:
         outlines=args.outlines, photo_aspect=args.photo_aspect, baseline=args.baseline,
         batch_size=args.batch_size, limit=args.limit, grid=args.grid, grid_rows=args.grid_rows,
         hints=args.hints, hint_seed=args.hint_seed, hint_style=args.hint_style, source=args.source, norm=args.norm,
+        untold=args.untold,
     )
     print(json.dumps(result))
     return 0
@@ -332,7 +343,8 @@ def cmd_models(args) -> int:
         print("no models installed")
     for e in entries:
         where = "shipped" if e.shipped else "fine-tuned"
-        print(f"{e.name:24s} {where:10s} ngf={e.config.ngf:<3d} {e.info.input_kind:7s} {e.info.description}")
+        told = f" (--what {'|'.join(e.config.classes)})" if e.config.classes else ""
+        print(f"{e.name:24s} {where:10s} ngf={e.config.ngf:<3d} {e.info.input_kind:7s} {e.info.description}{told}")
     return 0
 
 

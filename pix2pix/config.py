@@ -53,6 +53,7 @@ class ModelConfig:
                            "resize (nearest-neighbour x2, then a 3x3 convolution: no checkerboard artefacts)",
                            choices=UPSAMPLES, group="model")
     hint_channels: int = 0  # 4 for a colour-hint model (hint RGB + mask beside the input), else 0
+    classes: list[str] = field(default_factory=list)  # a class model: one input layer per class it is told
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -63,12 +64,36 @@ class ModelConfig:
         if self.image_size < 32 or self.image_size & (self.image_size - 1):
             raise ConfigError(f"the image size must be a power of two >= 32, got {self.image_size}")
         _at_least(self, in_channels=1, out_channels=1, ngf=1, ndf=1, n_layers_d=1)
+        self.classes = check_classes(self.classes)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout:g}")
 
     @property
     def num_downs(self) -> int:
         return int(math.log2(self.image_size))
+
+    @property
+    def extra_channels(self) -> int:
+        """Input layers beside the drawing: the colour hints, then one per class."""
+        return self.hint_channels + len(self.classes)
+
+
+MAX_CLASSES = 16
+
+
+def check_classes(classes) -> list[str]:
+    """Class names as a model keeps them: distinct, plain words, at most :data:`MAX_CLASSES`;
+    a comma-separated string is split."""
+    if isinstance(classes, str):
+        classes = [c for c in (part.strip() for part in classes.split(",")) if c]
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise ConfigError(f"classes must be a list of names, got {classes!r}")
+    classes = [c.strip().lower() for c in classes]
+    if len(set(classes)) != len(classes) or not all(c.replace("-", "").replace("_", "").isalnum() for c in classes):
+        raise ConfigError(f"class names must be distinct words (letters, digits, - or _), got {', '.join(classes)}")
+    if len(classes) > MAX_CLASSES:
+        raise ConfigError(f"at most {MAX_CLASSES} classes, got {len(classes)}")
+    return classes
 
 
 @dataclass
@@ -168,6 +193,10 @@ class TrainConfig:
                                   "color,translation,cutout ('': off)", group="recipe")
     spectral_norm: bool = option(False, "spectral normalization on every conv of D (and no BatchNorm in D)",
                                  group="recipe")
+    classes: str = option("", "a class channel: comma-separated names of what the pairs show (e.g. shoe,bag,flat,"
+                              "figure), read from the data's labels (a source's \"class\" in mix.json, or labels.csv "
+                              "beside the images); pairs of another or no class, and a share of the others, are shown as "
+                              "unknown, so the model also guesses when not told ('': off)", group="recipe")
     d_scales: int = option(1, "discriminators: 1 (the paper's PatchGAN) or 2 (a second one at half resolution, "
                               "as pix2pixHD)", group="recipe")
     r1: float = option(0.0, "weight of the R1 penalty on D's gradient at real pairs (0: off; 1-10 typical)",
@@ -195,6 +224,7 @@ class TrainConfig:
         parts = [p.strip() for p in self.diffaugment.split(",") if p.strip()]
         if unknown := set(parts) - set(DIFFAUGMENT_PARTS):
             raise ConfigError(f"DiffAugment knows {', '.join(DIFFAUGMENT_PARTS)}; not {', '.join(sorted(unknown))}")
+        self.classes = ",".join(check_classes(self.classes))
         if not self.ema < 1.0:
             raise ConfigError(f"ema must be below 1 (0: off), got {self.ema:g}")
         if self.outlines and self.direction != "AtoB":
@@ -298,5 +328,5 @@ def from_dict(cls, data: dict[str, Any]):
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["ConfigError", "ModelConfig", "ModelInfo", "LabelClass", "TrainConfig", "asdict", "default", "describe",
-           "from_dict", "option"]
+__all__ = ["MAX_CLASSES", "ConfigError", "LabelClass", "ModelConfig", "ModelInfo", "TrainConfig", "asdict",
+           "check_classes", "default", "describe", "from_dict", "option"]

@@ -92,7 +92,9 @@ class UNetGenerator(nn.Module):
     parameters at ngf=64 (9,793,539 at ngf=32) instead of 54,413,955 (13,608,259).
     ``hint_channels=4`` adds colour hints as extra input channels (hint RGB, 0 where
     nothing is painted, and the 0/1 mask: 4 x 16 x ngf more weights in the first conv); no
-    hints at all is the same as an empty layer.
+    hints at all is the same as an empty layer. ``classes`` adds one constant layer per
+    class after them: 1 in the layer of the class the drawing shows, 0 elsewhere; all 0 is
+    "not told", and the model guesses from the drawing.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -103,7 +105,7 @@ class UNetGenerator(nn.Module):
         widths = [ngf * min(2**i, 8) for i in range(n)]
         self.down = nn.ModuleList()
         for i, w in enumerate(widths):
-            prev = cfg.in_channels + cfg.hint_channels if i == 0 else widths[i - 1]
+            prev = cfg.in_channels + cfg.extra_channels if i == 0 else widths[i - 1]
             outer, inner = i == 0, i == n - 1
             self.down.append(_down(prev, w, act=not outer, norm=not (outer or inner)))
         # Decoder, innermost first. Level i maps widths[i] (doubled by the skip, except at
@@ -121,10 +123,12 @@ class UNetGenerator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, in_channels, H, W); hints: (B, 4, H, W) for a hint model (None: no hints)."""
-        if self.cfg.hint_channels:
+        """x: (B, in_channels, H, W); hints: the extra layers (B, ``cfg.extra_channels``, H, W)
+        of a hint or class model, colour hints first, then the class (None: none of either;
+        see :func:`extra_layers`)."""
+        if self.cfg.extra_channels:
             if hints is None:
-                hints = x.new_zeros(x.shape[0], self.cfg.hint_channels, *x.shape[2:])
+                hints = x.new_zeros(x.shape[0], self.cfg.extra_channels, *x.shape[2:])
             x = torch.cat([x, hints.to(x.dtype)], dim=1)
         skips = []
         for block in self.down:
@@ -237,16 +241,62 @@ def build_discriminator(cfg: ModelConfig, *, scales: int = 1, spectral: bool = F
 def with_hint_channels(generator: UNetGenerator) -> UNetGenerator:
     """A hint model that starts as exactly ``generator``: the first conv gets weights for the
     hint channels set to zero, so its output is unchanged until training moves them."""
-    if generator.cfg.hint_channels:
+    return widened(generator, hint_channels=HINT_CHANNELS)
+
+
+def widened(generator: UNetGenerator, *, hint_channels: int | None = None,
+            classes: list[str] | None = None) -> UNetGenerator:
+    """``generator`` with more extra input layers (colour hints, classes) that starts as
+    exactly it: the first conv's weights for every new layer are zero, so the output is
+    unchanged until training moves them. Classes it already has keep their weights."""
+    old = generator.cfg
+    hint_channels = old.hint_channels if hint_channels is None else hint_channels
+    classes = old.classes if classes is None else list(classes)
+    if hint_channels < old.hint_channels or not set(old.classes) <= set(classes):
+        raise ValueError(f"a model for classes {', '.join(old.classes) or 'none'} with {old.hint_channels} hint layers "
+                         f"cannot become one for {', '.join(classes) or 'none'} with {hint_channels}")
+    if (hint_channels, classes) == (old.hint_channels, old.classes):
         return generator
-    cfg = dataclasses.replace(generator.cfg, hint_channels=HINT_CHANNELS)
+    cfg = dataclasses.replace(old, hint_channels=hint_channels, classes=classes)
     expanded = UNetGenerator(cfg)
     state = dict(generator.state_dict())
-    first = "down.0.0.weight"  # (out, in_channels, 4, 4) -> (out, in_channels + 4, 4, 4)
+    first = "down.0.0.weight"  # (out, in + hints + classes, 4, 4)
     w = state[first]
-    state[first] = torch.cat([w, w.new_zeros(w.shape[0], HINT_CHANNELS, *w.shape[2:])], dim=1)
+    zeros = w.new_zeros(w.shape[0], 1, *w.shape[2:])
+    base, hints = w[:, :old.in_channels], w[:, old.in_channels:old.in_channels + old.hint_channels]
+    hints = torch.cat([hints, *[zeros] * (hint_channels - old.hint_channels)], dim=1)
+    own = {c: w[:, old.in_channels + old.hint_channels + i:][:, :1] for i, c in enumerate(old.classes)}
+    state[first] = torch.cat([base, hints, *[own.get(c, zeros) for c in classes]], dim=1)
     expanded.load_state_dict(state)
     return expanded.train(generator.training)
+
+
+def extra_layers(cfg: ModelConfig, size: int, batch: int = 1, hints: torch.Tensor | None = None,
+                 cls: torch.Tensor | list | None = None) -> torch.Tensor | None:
+    """The generator's extra input layers (B, ``cfg.extra_channels``, S, S): ``hints``
+    (B, 4, S, S) or none painted, then each pair's class as a one-hot layer. ``cls`` holds a
+    class index per pair (-1: not told) or names; None: not told. None for a model that takes
+    neither."""
+    if not cfg.extra_channels:
+        return None
+    device = hints.device if hints is not None else None
+    parts = []
+    if cfg.hint_channels:
+        parts.append(hints if hints is not None else torch.zeros(batch, cfg.hint_channels, size, size, device=device))
+    if cfg.classes:
+        index = torch.full((batch,), -1, dtype=torch.long) if cls is None else torch.as_tensor(
+            [class_index(cfg.classes, c) for c in cls] if isinstance(cls, (list, tuple)) else cls, dtype=torch.long)
+        told = (index >= 0).float().view(-1, 1, 1, 1)
+        onehot = F.one_hot(index.clamp(min=0), len(cfg.classes)).float().view(-1, len(cfg.classes), 1, 1) * told
+        parts.append(onehot.to(device).expand(-1, -1, size, size))
+    return torch.cat(parts, dim=1)
+
+
+def class_index(classes: list[str], name) -> int:
+    """The layer of class ``name`` (-1: not one of them, or not told)."""
+    if isinstance(name, (int, torch.Tensor)):
+        return int(name)
+    return classes.index(name) if name in classes else -1
 
 
 def count_params(module: nn.Module) -> int:

@@ -9,14 +9,17 @@ files since a link cannot crop):
 - ``myntra-items`` and ``myntra-figures``: Fashion Product Images as the shipped model was
   trained on them (``scripts/prepare_fashion.py``: footwear, bags and garments alone, and
   garments worn by a model), photos squashed to square (aspect 3:4 restored), outlines drawn
-  from them; validation: ``weights/fashion/val_list.txt`` and ``val_figures.txt``.
+  from them; validation: ``weights/fashion/val_list.txt`` and ``val_figures.txt``. The
+  items' ``labels.csv`` names each one's class from the set's categories: shoe (footwear),
+  bag, flat (a garment alone).
 - ``hm-flat`` and ``hm-shoes``: H&M packshots (flat and invisible-mannequin garments;
   shoes), outlines drawn from them; packaged goods (tights, socks) left out; validation:
   whole products (``product_code``) held out, ``weights/fashion/val_hm.txt``.
 - ``e2s-hed``: edges2shoes/edges2handbags, the HED edge map as the drawing (the right half),
   framed by its ink like an upload; ``e2s-photos``: the same photos with our own outlines.
   Validation: 150 of the set's own val/ pairs (``weights/fashion/val_e2s.txt``), the rest
-  of its val/ trains.
+  of its val/ trains. Their ``labels.csv``: the set lists its shoes first, then its bags
+  (train/ 1-1000 and val/ 1-200 are shoes; looked at, every file of both splits).
 
 A list that exists is read, not redrawn, so the validation pairs stay fixed.
 """
@@ -77,9 +80,28 @@ def myntra(data: Path, out: Path) -> list[dict]:
         for ids in groups.values():
             for i in ids:
                 _link(data / "images" / f"{i}.jpg", folder / ("val" if i in val else "train") / f"{i}.jpg")
+    write_item_labels(data, out / "myntra-items")
     common = {"outlines": True, "photo_aspect": 0.75}
     return [{"name": "myntra-items", "path": "myntra-items", "class": "item", **common},
             {"name": "myntra-figures", "path": "myntra-figures", "class": "figure", **common}]
+
+
+MYNTRA_CLASSES = {"Footwear": "shoe", "Bags": "bag", "Apparel": "flat"}  # masterCategory or subCategory
+
+
+def write_item_labels(data: Path, folder: Path) -> None:
+    """``labels.csv`` of the Myntra items: each photo's class (see :data:`MYNTRA_CLASSES`)."""
+    with open(data / "styles.csv", newline="") as f:
+        styles = {r["id"]: r for r in csv.DictReader(f)}
+    rows = []
+    for split in ("train", "val"):
+        for photo in sorted((folder / split).iterdir()):
+            style = styles.get(photo.stem, {})
+            cls = MYNTRA_CLASSES.get(style.get("masterCategory")) or MYNTRA_CLASSES.get(style.get("subCategory"))
+            if cls:
+                rows.append(f"{photo.stem},{cls}\n")
+    (folder / "labels.csv").write_text("name,class\n" + "".join(rows))
+    log.info("myntra-items: %d labelled", len(rows))
 
 
 def hm(data: Path, out: Path) -> list[dict]:
@@ -122,8 +144,23 @@ def e2s(data: Path, out: Path) -> list[dict]:
         _link(f, hed / split / name)
         ab = load_rgb(f)
         save_image(ab.crop((0, 0, ab.width // 2, ab.height)), photos / split / name, quality=95)
+    for folder in (hed, photos):
+        write_e2s_labels(folder)
     return [{"name": "e2s-hed", "path": "e2s-hed", "direction": "BtoA", "frame": "sketch"},
             {"name": "e2s-photos", "path": "e2s-photos", "outlines": True}]
+
+
+E2S_SHOES = {"train": 1000, "val": 200}  # files numbered up to this are shoes, the rest bags
+
+
+def write_e2s_labels(folder: Path) -> None:
+    """``labels.csv`` of an edges2shoes-handbags source: shoe or bag, by the set's numbering."""
+    rows = []
+    for split in ("train", "val"):
+        for f in sorted((folder / split).iterdir()):
+            origin, number = f.stem.removesuffix("_AB").split("-")  # "val-17_AB": the set's val/17_AB.jpg
+            rows.append(f"{f.stem},{'shoe' if int(number) <= E2S_SHOES[origin] else 'bag'}\n")
+    (folder / "labels.csv").write_text("name,class\n" + "".join(rows))
 
 
 def main() -> int:

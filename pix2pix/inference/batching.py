@@ -133,13 +133,14 @@ class Batcher:
             if p.image.size != (size, size) or p.image.mode != "RGB":
                 raise ValueError(f"Batcher takes the output of prepare(): an RGB {size}x{size} image")
         batch = torch.stack([to_tensor(p.image) for p in prepared])  # (B, 3, S, S) in [-1, 1]
+        cls = [getattr(p, "what", "") for p in prepared] if getattr(model, "classes", None) else None
         if getattr(model, "takes_hints", False):
             from ..training.hints import from_image
 
             hints = torch.stack([from_image(p.hints, size) for p in prepared])  # (B, 4, S, S)
-            out = model.run(batch, seed, hints=hints, stop=stop)
+            out = model.run(batch, seed, hints=hints, stop=stop, **({"cls": cls} if cls else {}))
         else:
-            out = model.run(batch, seed, stop=stop)
+            out = model.run(batch, seed, stop=stop, **({"cls": cls} if cls else {}))
         return [to_pil(t) for t in out]
 
 

@@ -126,6 +126,7 @@ def remembered(key: str, measure: Callable[[], float]) -> float:
 def shape_key(cfg, batch: int = 1) -> str:
     """A model's shape as the cache key names it (a ModelConfig)."""
     return (f"ngf{cfg.ngf} ndf{cfg.ndf} {cfg.image_size}px {cfg.upsample} hints{cfg.hint_channels} "
+            f"{'classes' + str(len(cfg.classes)) + ' ' if cfg.classes else ''}"
             f"batch{batch}")
 
 

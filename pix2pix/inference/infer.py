@@ -27,7 +27,7 @@ from ..images.imaging import ImageReadError, to_pil, to_rgb, to_tensor
 from ..catalog import WEIGHTS_FILE, resolve_model
 from ..io import load_pretrained
 from .mixed import inner_in
-from ..models import dropout_layers
+from ..models import dropout_layers, extra_layers
 from ..images.palette import snap_to_palette
 from .rewrite import fold_batchnorm, has_resizes, resize_as_transposed
 from ..images.page import Page
@@ -47,6 +47,7 @@ class Prepared:
     image: Image.Image
     hints: Image.Image | None = None
     left_out: dict[str, int] = field(default_factory=dict)  # of a page, by kind: not part of the drawing
+    what: str = ""  # for a class model: the class it is told ("": not told, it guesses)
 
     def said(self) -> str:
         """What preparing left out of the page, as a sentence ("" when nothing)."""
@@ -140,7 +141,8 @@ class Sketch2Image:
         net = self._net(precision, form)
         if x is None:
             x = torch.zeros(1, self.cfg.in_channels, s, s, device=self.device).to(memory_format=torch.channels_last)
-            hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device) if self.takes_hints else None
+            hints = extra_layers(self.cfg, s)
+            hints = None if hints is None else hints.to(self.device)
         x = x.to(_input_dtype(precision))
 
         @torch.inference_mode()
@@ -175,6 +177,8 @@ class Sketch2Image:
         if self.takes_hints:
             hints = torch.zeros(1, self.cfg.hint_channels, s, s, device=self.device)
             hints[:, :, s // 3:s // 3 + 8, s // 3:s // 3 + 8] = torch.tensor([0.6, -0.4, -0.4, 1.0]).view(1, 4, 1, 1)
+        hints = extra_layers(self.cfg, s, 1, hints, [0] if self.cfg.classes else None)
+        hints = None if hints is None else hints.to(self.device)
         with torch.inference_mode():
             x = x.to(memory_format=torch.channels_last)
             outputs = [self._timed_forward(p, self.form, x, hints)() for p in (Precision(), precision)]
@@ -202,8 +206,13 @@ class Sketch2Image:
     def takes_hints(self) -> bool:
         return self.cfg.hint_channels > 0
 
+    @property
+    def classes(self) -> list[str]:
+        """What a class model can be told a drawing shows (empty: it is never told)."""
+        return list(self.cfg.classes)
+
     def prepare(self, image: Image.Image, hints: Image.Image | None = None, *, raw: bool = False,
-                keep_everything: bool = False) -> Prepared:
+                keep_everything: bool = False, what: str | None = None) -> Prepared:
         """Any image (and hint layer) -> exactly what this model takes: the one place an
         input is prepared.
 
@@ -215,7 +224,11 @@ class Sketch2Image:
         same crop and resize, so a hint painted inside a drawn shape stays inside it; models
         without hint channels ignore it. A sketch on a page loses what a person would not
         count as part of the drawing (notes, a border, swatches, specks), said in
-        ``left_out``, unless ``keep_everything``."""
+        ``left_out``, unless ``keep_everything``. ``what``: the class a class model is told
+        (one of :attr:`classes`; None or "": not told, the model guesses; ignored by others)."""
+        what = (what or "").strip().lower() if self.cfg.classes else ""
+        if what and what not in self.cfg.classes:
+            raise ValueError(f"This model knows {', '.join(self.cfg.classes)}; not {what!r}.")
         s = self.size
         frame = None  # the drawing's crop; None: the whole image, stretched to the square
         left_out: dict[str, int] = {}
@@ -228,11 +241,11 @@ class Sketch2Image:
             seen = to_rgb(image)
             seen = seen if seen.size == (s, s) else seen.resize((s, s), Image.Resampling.BICUBIC)
         if hints is None or not self.takes_hints:
-            return Prepared(seen, left_out=left_out)
+            return Prepared(seen, left_out=left_out, what=what)
         if hints.size != image.size:
             raise ImageReadError(f"The colour hints are {hints.width}x{hints.height} but the sketch is "
                                  f"{image.width}x{image.height}: paint them on an image of the sketch's size.")
-        return Prepared(seen, frame_hints(hints, frame, s), left_out)
+        return Prepared(seen, frame_hints(hints, frame, s), left_out, what)
 
     def generate(self, prepared: Prepared, *, seed: int | None = None, stop=None) -> Image.Image:
         """The image for an input that :meth:`prepare` made; ``stop`` as for :meth:`run`."""
@@ -241,20 +254,23 @@ class Sketch2Image:
             raise ValueError(f"generate() takes the output of prepare(): an RGB {self.size}x{self.size} image, "
                              f"got {image.mode} {image.width}x{image.height}")
         hint = hint_tensor(prepared.hints, self.size)[None] if self.takes_hints else None
-        return to_pil(self.run(to_tensor(image).unsqueeze(0), seed, hints=hint, stop=stop)[0])
+        cls = [prepared.what] if prepared.what else None
+        return to_pil(self.run(to_tensor(image).unsqueeze(0), seed, hints=hint, stop=stop, cls=cls)[0])
 
     @torch.inference_mode()
     def run(self, batch: torch.Tensor, seed: int | None = None, hints: torch.Tensor | None = None,
-            stop=None) -> torch.Tensor:
+            stop=None, cls: list | torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, S, S) in [-1, 1] [and hints (B, 4, S, S)] -> (B, C, S, S) in [-1, 1], float32 on the CPU.
+        ``cls``: for a class model, each drawing's class (a name or index; -1 or None: not told).
 
         ``stop()``, if given, is asked between the network's blocks; once it says True the
         run ends with :class:`~pix2pix.errors.Superseded`."""
         batch = batch.to(self.device, _input_dtype(self.format), memory_format=torch.channels_last)
-        if hints is not None and self.takes_hints:
+        hints = hints if self.takes_hints else None
+        if self.cfg.classes:
+            hints = extra_layers(self.cfg, batch.shape[-1], batch.shape[0], hints, cls)
+        if hints is not None:
             hints = hints.to(self.device, memory_format=torch.channels_last)
-        else:
-            hints = None
         with self._lock:
             noise = seed is not None
             self._set_dropout(noise)

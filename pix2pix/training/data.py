@@ -51,6 +51,7 @@ class Pair:
     a: Path
     b: Path | None = None
     source: int = 0  # in a mix (see pix2pix.training.mix), which of its sources this pair is from
+    label: str = ""  # what it shows (shoe, bag, ...), from the data's labels; "" unknown
 
     @property
     def name(self) -> str:

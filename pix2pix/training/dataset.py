@@ -17,6 +17,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from ..images.imaging import ImageReadError, open_image, to_rgb
+from ..config import ModelConfig
+from ..models import class_index, extra_layers
 from .data import DataError, Pair
 from .hints import HintSampling, sample as sample_hints
 
@@ -94,6 +96,8 @@ class PairedDataset(Dataset):
         pair_loader: PairLoader | None = None,
         seed: int = 0,
         hints: HintSampling | None = None,
+        layers: ModelConfig | None = None,
+        untold: float = 0.0,
     ):
         if not pairs:
             raise DataError("No pairs to load.")
@@ -107,6 +111,8 @@ class PairedDataset(Dataset):
         self.pair_loader = pair_loader
         self.seed = seed
         self.hints = hints
+        self.layers = layers if layers is not None and layers.classes else None
+        self.untold = untold
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -122,7 +128,9 @@ class PairedDataset(Dataset):
         a function of (seed, epoch, index) alone, whatever the number of loader workers and
         however often the run was resumed. With ``hints``, a third tensor: colour hints
         (4, S, S) sampled from the target after its crop and flip, so they sit where the
-        input's lines are."""
+        input's lines are. For a class model (``layers``), the third tensor holds all its
+        extra layers: the hints (or none painted), then the pair's class, told except for a
+        share ``untold`` of training pairs, so the model learns to guess too."""
         index = key % len(self.pairs)
         rng = random.Random(f"{self.seed}:{key}") if self.train else None
         for attempt in range(len(self.pairs)):
@@ -136,9 +144,15 @@ class PairedDataset(Dataset):
         else:
             raise DataError("No readable pair left in the data set.")
         a, b = self.transform(a, b, rng)
-        if self.hints is None:
+        if self.hints is None and self.layers is None:
             return a, b
-        return a, b, sample_hints(b, rng or random.Random(f"{self.seed}:{key}"), cfg=self.hints)
+        hints = None if self.hints is None else sample_hints(b, rng or random.Random(f"{self.seed}:{key}"),
+                                                            cfg=self.hints)
+        if self.layers is None:
+            return a, b, hints
+        told = rng is None or rng.random() >= self.untold
+        cls = class_index(self.layers.classes, self.pairs[i].label) if told else -1
+        return a, b, extra_layers(self.layers, self.image_size, 1, None if hints is None else hints[None], [cls])[0]
 
     def transform(self, a: Image.Image, b: Image.Image, rng: random.Random | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Both images as (3, S, S) tensors in [-1, 1]. With ``rng``, the paper's jitter:

@@ -19,6 +19,7 @@ from ..images.outline_store import OutlineStore
 from ..images.imaging import sample_grid, save_image, to_pil
 from ..inference.infer import Sketch2Image
 from ..io import load_pretrained
+from ..models import extra_layers
 from .metrics import MetricAverager, image_metrics
 
 log = logging.getLogger(__name__)
@@ -90,29 +91,30 @@ def _own_statistics(model: Sketch2Image):
             m.track_running_stats, m.running_mean, m.running_var = False, None, None
 
     @torch.no_grad()
-    def predict(a, b, h):
-        return torch.cat([generator(a[i:i + 1], None if h is None else h[i:i + 1]) if model.takes_hints
-                          else generator(a[i:i + 1]) for i in range(len(a))])
+    def predict(a, b, h, cls):
+        extra = extra_layers(model.cfg, a.shape[-1], len(a), h if model.takes_hints else None, cls)
+        return torch.cat([generator(a[i:i + 1]) if extra is None else generator(a[i:i + 1], extra[i:i + 1])
+                          for i in range(len(a))])
 
     return predict
 
 
 def _predictor(model: Sketch2Image | None, baseline: str | None, mean: torch.Tensor | None = None,
                norm: str = "running"):
-    """(inputs, targets, hints) -> predictions, all (B, C, S, S) in [-1, 1]: the model (its
-    BatchNorm on the statistics saved with it, or with ``norm="image"`` each image's own) or a
-    trivial baseline (which ignores the hints)."""
+    """(inputs, targets, hints, classes) -> predictions, all (B, C, S, S) in [-1, 1]: the model
+    (its BatchNorm on the statistics saved with it, or with ``norm="image"`` each image's own)
+    or a trivial baseline (which ignores the hints and classes)."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
     if model is not None and baseline is None and norm == "image":
         return _own_statistics(model)
     if baseline == "white":
-        return lambda a, b, h: torch.ones_like(b)
+        return lambda a, b, h, cls: torch.ones_like(b)
     if baseline == "mean":
-        return lambda a, b, h: mean.expand_as(b)
+        return lambda a, b, h, cls: mean.expand_as(b)
     if baseline == "input":
-        return lambda a, b, h: a
-    return lambda a, b, h: model.run(a, hints=h)
+        return lambda a, b, h, cls: a
+    return lambda a, b, h, cls: model.run(a, hints=h, cls=cls)
 
 
 HINT_STYLES = ("dabs", "strokes")
@@ -141,14 +143,16 @@ def _grid_row(a: torch.Tensor, b: torch.Tensor, pred: torch.Tensor, h: torch.Ten
 
 
 def _score(ds: PairedDataset, predict, batch_size: int, hints: int, hint_seed: int, grid_rows: int,
-           hint_style: str = "dabs") -> tuple[dict, list]:
-    """Metrics of ``predict`` over ``ds`` (with ``hints`` sampled hints per pair) and the first grid rows."""
+           hint_style: str = "dabs", told: bool = True) -> tuple[dict, list]:
+    """Metrics of ``predict`` over ``ds`` (with ``hints`` sampled hints per pair; each pair's
+    class from the data's labels if ``told``) and the first grid rows."""
     avg = MetricAverager()
     rows, seen = [], 0
     for a, b in DataLoader(ds, batch_size=batch_size, shuffle=False):
         h = target_hints(b, seen, hints, hint_seed, hint_style)
+        cls = [p.label for p in ds.pairs[seen:seen + len(a)]] if told else None
         seen += len(a)
-        pred = predict(a, b, h)
+        pred = predict(a, b, h, cls)
         avg.update(image_metrics(pred, b))
         for i in range(min(len(a), grid_rows - len(rows))):
             rows.append(_grid_row(a[i], b[i], pred[i], None if h is None else h[i]))
@@ -182,6 +186,7 @@ def evaluate(
     hint_style: str = "dabs",
     source: str | None = None,
     norm: str = "running",
+    untold: bool = False,
 ) -> dict:
     """Mean L1 (on [0, 1]), PSNR (dB) and SSIM of the model's outputs against the targets.
 
@@ -190,8 +195,8 @@ def evaluate(
     itself, e.g. the label map). ``grid``: also save the first ``grid_rows`` pairs as a
     sample grid (input | target | prediction), as in the model cards. ``hints``: give a hint
     model that many colour hints per pair, sampled from the target (reproducible with
-    ``hint_seed``); models without hint channels and baselines ignore them.
-    """
+    ``hint_seed``); models without hint channels and baselines ignore them. A class model is
+    told each pair's class from the data's labels, unless ``untold`` (then it guesses)."""
     if model is None and baseline is None:
         raise ValueError("evaluate needs a model or a baseline")
     if hints and model is not None and not model.takes_hints:
@@ -208,7 +213,7 @@ def evaluate(
         mean = mean_image(PairedDataset(chosen.train_pairs, image_size=size, train=False, direction=direction,
                                         pair_loader=pair_loader))
     out, rows = _score(ds, _predictor(model, baseline, mean, norm), batch_size, hints, hint_seed, grid_rows if grid else 0,
-                       hint_style)
+                       hint_style, told=not untold)
     if grid:
         save_image(sample_grid(rows), grid)
     return {
@@ -218,6 +223,7 @@ def evaluate(
         "split": chosen.split,
         **({"source": source} if source else {}),
         **({"norm": norm} if norm != "running" else {}),
+        **({"classes": "untold" if untold else "told"} if model is not None and model.classes else {}),
         "data": str(data),
         "model": baseline and f"baseline:{baseline}" or str(model.path),
     }

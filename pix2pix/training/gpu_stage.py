@@ -30,7 +30,7 @@ from ..config import ModelConfig, ModelInfo, TrainConfig, from_dict
 from ..hardware import pick_device, precision_name, resolve_precision
 from ..images.imaging import atomic_write_bytes
 from ..io import DISCRIMINATOR_FILE, load_pretrained, save_pretrained
-from ..models import with_hint_channels
+from ..models import extra_layers, with_hint_channels
 from .gpu_augment import training_batch
 from .objective import Pix2Pix, StepForm
 from .packed import decode
@@ -143,8 +143,13 @@ class Stage:
         return Pix2Pix(self.model_cfg, tcfg, self.device, generator=generator, amp_dtype=self.dtype, form=fused)
 
     def _batch(self, n: int) -> tuple[torch.Tensor, ...]:
+        """A class model is not told classes here (the chunks carry none): the stage trains
+        its guessing, and its class layers' weights stay as they were."""
         idx = torch.randint(0, len(self.data.kind), (n,), generator=self.g, device=self.device)
-        return training_batch(self.data.photos[idx], self.data.inputs[idx], self.data.kind[idx], self.g)
+        a, b, hints = training_batch(self.data.photos[idx], self.data.inputs[idx], self.data.kind[idx], self.g)
+        if self.model_cfg.classes:
+            hints = extra_layers(self.model_cfg, hints.shape[-1], n, hints)
+        return a, b, hints
 
     def _sync(self) -> None:
         if self.device.type == "cuda":

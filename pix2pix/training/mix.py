@@ -19,6 +19,7 @@ still covers them all. ``class`` names what a source shows (for per-class figure
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import random
@@ -29,6 +30,7 @@ from ..config import DIRECTIONS
 from .data import DataError, DataScan, Pair, scan
 
 MIX_FILE = "mix.json"
+LABELS_FILE = "labels.csv"
 FRAMES = ("none", "sketch")
 
 
@@ -90,7 +92,10 @@ def scan_data(root: str | Path, *, outlines: bool = False, seed: int = 0) -> Dat
     validation pairs held out per source, pairs tagged with their source) or a plain one."""
     root = Path(root).expanduser()
     if not is_mix(root):
-        return scan(root, outlines=outlines)
+        found = scan(root, outlines=outlines)
+        labels = read_labels(root)
+        return replace(found, splits={k: _labelled(v, labels, "") for k, v in found.splits.items()}) if labels \
+            else found
     sources = read_mix(root)
     train: list[Pair] = []
     val_by_source: list[list[Pair]] = []
@@ -98,14 +103,35 @@ def scan_data(root: str | Path, *, outlines: bool = False, seed: int = 0) -> Dat
     for i, src in enumerate(sources):
         found = scan(root / src.path, outlines=src.outlines)
         skipped += [(f"{src.path}/{f}", why) for f, why in found.skipped]
-        own_train = [replace(p, source=i) for p in found.splits["train"]]
-        own_val = [replace(p, source=i) for p in found.splits.get("val", [])]
+        labels = read_labels(root / src.path)
+        own_train = [replace(p, source=i) for p in _labelled(found.splits["train"], labels, src.cls)]
+        own_val = [replace(p, source=i) for p in _labelled(found.splits.get("val", []), labels, src.cls)]
         if not own_val and src.val_fraction > 0:
             own_train, own_val = _held_out(own_train, src.val_fraction, seed)
         train += own_train
         val_by_source.append(own_val)
     splits = {"train": train, "val": _in_turn(val_by_source)}
     return DataScan(root, f"mix of {len(sources)} sources", splits, skipped, sources=sources)
+
+
+def read_labels(folder: Path) -> dict[str, str]:
+    """``labels.csv`` of ``folder`` as {image name: class}; empty when there is none."""
+    path = Path(folder) / LABELS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"name", "class"} <= set(reader.fieldnames or []):
+                raise KeyError(f"its header is {','.join(reader.fieldnames or [])}")
+            rows = list(reader)
+        return {str(r["name"]).strip(): str(r["class"]).strip().lower() for r in rows}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError) as e:
+        raise DataError(f"{path} must be a CSV file with the columns name,class: {e}") from None
+
+
+def _labelled(pairs: list[Pair], labels: dict[str, str], default: str) -> list[Pair]:
+    return [replace(p, label=labels.get(p.name, default)) for p in pairs]
 
 
 def _held_out(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
@@ -134,4 +160,4 @@ def per_source(found: DataScan, pairs: list[Pair]) -> dict[str, list[Pair]]:
     return groups
 
 
-__all__ = ["MIX_FILE", "Source", "is_mix", "per_source", "read_mix", "scan_data"]
+__all__ = ["LABELS_FILE", "MIX_FILE", "Source", "is_mix", "per_source", "read_labels", "read_mix", "scan_data"]

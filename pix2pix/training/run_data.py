@@ -12,16 +12,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import ModelConfig, ModelInfo, TrainConfig
+from ..config import ModelConfig, ModelInfo, TrainConfig, check_classes
 from ..io import load_pretrained
 from .data import DataError, DataScan, Pair, split_validation
 from .dataset import EpochSampler, PairedDataset, outline_pairs, source_pairs
-from .mix import scan_data
+from .mix import LABELS_FILE, scan_data
+from ..models import widened
 from .hints import HintSampling
 from .speed import LoaderTrial
 from .state import TrainingError
 
 log = logging.getLogger(__name__)
+
+UNTOLD = 0.25  # a class model's training pairs shown with no class: it must still guess well
 
 
 def seed_of(*parts: int) -> int:
@@ -96,6 +99,23 @@ def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module,
     return generator.train(), model_cfg, info or replace(init_info, extra=dict(init_info.extra))
 
 
+def with_classes(generator, model_cfg: ModelConfig, classes: str, train_pairs: list[Pair]):
+    """(generator, config) of a class model for ``classes``, an --init model's own kept (see
+    :func:`pix2pix.models.widened`). Every class must be shown by some training pair, or the
+    model could never learn it."""
+    names = check_classes(classes)
+    counts = {c: sum(p.label == c for p in train_pairs) for c in names}
+    if missing := [c for c, n in counts.items() if n == 0]:
+        raise TrainingError(f"No training pair is labelled {', '.join(missing)}. Name each source's class in its "
+                            f"mix.json entry, or give a {LABELS_FILE} (name,class) beside the images.")
+    try:
+        generator = widened(generator, classes=names) if generator is not None else None
+    except ValueError as e:
+        raise TrainingError(f"--classes {','.join(names)} does not fit the --init model: {e}") from None
+    log.info("class layers: %s", ", ".join(f"{c} ({n} pairs)" for c, n in counts.items()))
+    return generator, replace(model_cfg, classes=names)
+
+
 def _pair_loader(found: DataScan, cfg: TrainConfig, size: int, store, train: bool):
     """How pairs are read: each source its own way in a mix, outlines drawn from photos, or as stored."""
     if found.sources:
@@ -104,16 +124,19 @@ def _pair_loader(found: DataScan, cfg: TrainConfig, size: int, store, train: boo
 
 
 def build_data(found: DataScan, split: tuple[list[Pair], list[Pair]], cfg: TrainConfig, size: int, *,
-               labels: bool, store=None, hints: bool = False, rank: int = 0, world: int = 1) -> RunData:
+               labels: bool, store=None, hints: bool = False, rank: int = 0, world: int = 1,
+               layers: ModelConfig | None = None) -> RunData:
     """Data sets for a split of ``found``: the training set jittered (seeded per epoch and
     index; with ``hints``, colour hints sampled from each target), validation and sample
-    sets plain; ``store``: the outline store photos-only data reads its extractions from."""
+    sets plain; ``store``: the outline store photos-only data reads its extractions from;
+    ``layers``: a class model's config (every set then tells each pair's class; training
+    leaves a share :data:`UNTOLD` untold)."""
     train_pairs, val_pairs = split
-    common = dict(image_size=size, direction=cfg.direction, labels=labels)
+    common = dict(image_size=size, direction=cfg.direction, labels=labels, layers=layers)
     plain = dict(train=False, pair_loader=_pair_loader(found, cfg, size, store, False), **common)
     train_ds = PairedDataset(train_pairs, load_size=cfg.load_size, train=True, flip=not cfg.no_flip, seed=cfg.seed,
                              pair_loader=_pair_loader(found, cfg, size, store, True),
-                             hints=HintSampling() if hints else None, **common)
+                             hints=HintSampling() if hints else None, untold=UNTOLD, **common)
     val_ds = PairedDataset(val_pairs[: cfg.val_max], **plain) if val_pairs else None
     sampler = EpochSampler(len(train_ds), seed=cfg.seed, rank=rank, world=world)
     return RunData(

@@ -128,8 +128,25 @@ def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_
             if stop is not None and seen >= enough and stop():
                 return
 
-    if keys:
+    if not keys:
+        return seen
+    if not getattr(getattr(G, "cfg", None), "classes", None):
         update_bn(batches(), G, device=device)
+        return seen
+    # A class model is told its pairs' classes here, as in validation and use.
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = {m: m.momentum for m in norms}
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over every batch, as update_bn takes it
+    was_training = G.training
+    G.train()
+    with torch.no_grad():
+        for a, _, extra in batches():
+            G(a.to(device), extra.to(device))
+    for m, momentum in momenta.items():
+        m.momentum = momentum
+    G.train(was_training)
     return seen
 
 
@@ -147,15 +164,15 @@ def judge(G: torch.nn.Module, val: Dataset | None, show: Dataset, *, device: tor
         metrics: dict[str, float] = {}
         if val is not None:
             avg = MetricAverager()
-            for a, b in DataLoader(val, batch_size=batch_size, generator=generator):
+            for a, b, *extra in DataLoader(val, batch_size=batch_size, generator=generator):
                 if stop is not None and stop():
                     return None
-                fake = G(a.to(device, memory_format=torch.channels_last))
+                fake = G(a.to(device, memory_format=torch.channels_last), *(e.to(device) for e in extra))
                 avg.update(image_metrics(fake.float().cpu(), b))
             metrics = avg.result()
         grid = []
-        for a, b in (show[i] for i in range(min(rows, len(show)))):
-            fake = G(a[None].to(device, memory_format=torch.channels_last))
+        for a, b, *extra in (show[i] for i in range(min(rows, len(show)))):
+            fake = G(a[None].to(device, memory_format=torch.channels_last), *(e[None].to(device) for e in extra))
             grid.append((to_pil(a), to_pil(b), to_pil(fake[0].float())))
     finally:
         G.train()

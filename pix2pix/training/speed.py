@@ -55,8 +55,8 @@ def step_timer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device, d
     run too short to measure, builds none."""
     s = model_cfg.image_size
     batch = [torch.zeros(cfg.batch_size, c, s, s) for c in (model_cfg.in_channels, model_cfg.out_channels)]
-    if model_cfg.hint_channels:
-        batch.append(torch.zeros(cfg.batch_size, model_cfg.hint_channels, s, s))
+    if model_cfg.extra_channels:
+        batch.append(torch.zeros(cfg.batch_size, model_cfg.extra_channels, s, s))
 
     def make(form: StepForm):
         built = []

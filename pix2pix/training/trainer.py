@@ -32,7 +32,7 @@ from .distributed import dist_env, pick_run_device, process_group, rank0_value
 from .judging import Judging, untouched_rng
 from .objective import Pix2Pix, StepForm, lr_factor
 from .progress import Callback, RunEnd, RunStart, StepEvent, emit
-from .run_data import build_data, load_init, scan_and_split, seed_of
+from .run_data import build_data, load_init, scan_and_split, seed_of, with_classes
 from .run_folder import RunFolder, describe_run
 from .speed import fast_objective, step_timer, worth_measuring
 from .state import (CHECKPOINT_VERSION, TrainingError, check_place, io_failure, model_info, read_checkpoint,
@@ -256,11 +256,13 @@ class Trainer(Judging):
         if cfg.hints and not self.model_cfg.hint_channels:  # a hint model (from --init: starts as that model)
             generator = with_hint_channels(generator) if generator is not None else None
             self.model_cfg = replace(self.model_cfg, hint_channels=HINT_CHANNELS)
+        if cfg.classes and not resuming:  # a class model (from --init: starts as that model)
+            generator, self.model_cfg = with_classes(generator, self.model_cfg, cfg.classes, split[0])
         if not resuming:
             self.info = describe_run(self.info, found, cfg, self.out.name)
         self.run_data = build_data(found, split, cfg, self.model_cfg.image_size, labels=self.info.input_kind == "labels",
                                    store=OutlineStore(), hints=self.model_cfg.hint_channels > 0,
-                                   rank=self.rank, world=self.world)
+                                   rank=self.rank, world=self.world, layers=self.model_cfg)
         self.steps_per_epoch = self.run_data.steps_per_epoch
         self.total = cfg.steps if cfg.steps > 0 else UNTIMED if cfg.minutes > 0 else cfg.epochs * self.steps_per_epoch
         planned = 0 if self.total == UNTIMED else self.total  # 0: a run of so many minutes, not timed yet

@@ -9,7 +9,8 @@ a line drawing): about 0.2 s on the same box, most of it the model itself.
 Python talks to it through its value: ``{"setup": {...}, "image": data URL or None,
 "generate": bool}`` sets it up for a model (pen or label colours, background fill, brush
 size, whether it takes colour hints, a key naming the kind of drawing it takes; optionally a
-picture to start from); the page sends back ``{"png": data URL, "hints": data URL or None}``.
+picture to start from; for a class model, its ``classes``, offered in an "It shows" picker);
+the page sends back ``{"png": data URL, "hints": data URL or None, "what": class or ""}``.
 Each kind's drawing is kept in the page when another model is picked, and comes back with a
 model of that kind.
 """
@@ -56,6 +57,8 @@ TEMPLATE = f"""
       <button type="button" data-action="clear" title="Clear the drawing">Clear</button>
     </div>
     <span class="sk-active"></span>
+    <label class="sk-what-label" hidden>It shows <select class="sk-what"
+      title="What the drawing shows: the model is told (Auto: it guesses)"><option value="">Auto</option></select></label>
     <span class="sk-sep"></span>
     <button type="button" data-action="undo" title="Undo (Ctrl+Z)" aria-label="Undo">↶<span class="sk-word"> Undo</span></button>
     <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z or Ctrl+Y)" aria-label="Redo">↷<span

@@ -78,10 +78,11 @@ def shown(value, limit: int = 60) -> str:
 
 
 def run(model, image: Image.Image, seed: int | None = None, hints: Image.Image | None = None, stop=None, *,
-        keep_everything: bool = False, left_out: dict | None = None) -> tuple[Image.Image, Image.Image]:
+        keep_everything: bool = False, left_out: dict | None = None, what=None) -> tuple[Image.Image, Image.Image]:
     """(what the model sees, its result) for any drawing, label map or photo of a sketch,
     and colour hints painted over it (RGBA, same size; only hint models use them). What was
     left out of a page (notes, a border...; none with ``keep_everything``) goes into ``left_out``.
+    ``what``: what the drawing shows, for a class model (see :func:`told`).
 
     Requests that reach the model together are run as one batch (see
     :mod:`pix2pix.inference.batching`); each gets the image it would get alone (to within rounding)."""
@@ -89,10 +90,25 @@ def run(model, image: Image.Image, seed: int | None = None, hints: Image.Image |
     from pix2pix.training.priority import interactive
 
     with interactive():  # the app's own fine-tune waits meanwhile
-        prepared = model.prepare(image, hints, keep_everything=keep_everything)
+        prepared = model.prepare(image, hints, keep_everything=keep_everything, what=told(model, what))
         if left_out is not None:
             left_out.update(prepared.left_out)
         return prepared.image, batcher(model).generate(prepared, seed=seed, stop=stop)
+
+
+AUTO = "Auto"  # the class picker's "not told": the model guesses from the drawing
+
+
+def told(model, what) -> str:
+    """The class a class model is told: one of its classes, or "" (Auto, nothing, or a model
+    that is told none); anything else is refused with a sentence that lists them."""
+    if not getattr(model, "classes", None) or what is None or (isinstance(what, str) and what.strip() in ("", AUTO)):
+        return ""
+    name = what.strip().lower() if isinstance(what, str) else None
+    if name not in model.classes:
+        raise gr.Error(f"{model.info.name or 'This model'} can be told {', '.join(model.classes)} (or Auto); "
+                       f"not {shown(what)}.", print_exception=False)
+    return name
 
 
 def _seed(variation) -> int | None:
@@ -149,7 +165,8 @@ def draw(value: dict | None, model_name, variation, *, explicit: bool = False, s
             raise SketchError(EMPTY_MESSAGE)
         model = load_model(api_model(model_name, None))  # none named: the default
         start = time.perf_counter()
-        seen, result = run(model, image, _seed(variation), colour_layer(value), stop)
+        seen, result = run(model, image, _seed(variation), colour_layer(value), stop,
+                           what=value.get("what") if isinstance(value, dict) else None)
     except NoModelInstalled:
         return None, models.NO_MODEL, None
     except SketchError as e:
@@ -238,7 +255,7 @@ def _notice(model, image: Image.Image) -> tuple[str, bool, str | None]:
 
 
 @user_errors
-def _upload(path, model_name, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
+def _upload(path, model_name, hints_path=None, keep_everything: bool = False, what=None, max_mb: float = 20):
     if path is None:
         return None, None, None, _download(), "", gr.Button(visible=False), gr.Button(visible=False)
     image = _open_upload(path, max_mb=max_mb)
@@ -246,7 +263,7 @@ def _upload(path, model_name, hints_path=None, keep_everything: bool = False, ma
     hints, said = _open_hints(hints_path, model, max_mb=max_mb)
     start, left_out = time.perf_counter(), {}
     seen, result = _run_file(model, image, Path(path).name, None, hints,
-                             keep_everything=bool(keep_everything), left_out=left_out)
+                             keep_everything=bool(keep_everything), left_out=left_out, what=what)
     ms = (time.perf_counter() - start) * 1000
     page = Page(None, left_out).sentence()
     status = (f"{Path(path).name}: {image.width}×{image.height} → {model.size}×{model.size} in {ms:.0f} ms"
@@ -260,15 +277,16 @@ def _upload(path, model_name, hints_path=None, keep_everything: bool = False, ma
     return *pictures, _download(seen, result), status + notice, gr.Button(visible=offer), switch
 
 
-def upload(path, model_name, hints_path=None, keep_everything: bool = False, max_mb: float = 20):
+def upload(path, model_name, hints_path=None, keep_everything: bool = False, what=None, max_mb: float = 20):
     """Upload tab: (the upload, what the model sees, result, side-by-side download, status
     line, the "turn it into an outline" button, the "use the label-map model" button); the
     three pictures as PNG files. ``hints_path``: an optional colour-hint image;
-    ``keep_everything``: frame the whole page (notes, border and all), not the drawing alone.
+    ``keep_everything``: frame the whole page (notes, border and all), not the drawing alone;
+    ``what``: what it shows, for a class model (Auto: it guesses).
     A file that cannot be used is a sentence in the status line, which stays until the next
     input, with the pictures cleared: no toast that fades, no error badges."""
     try:
-        return _upload(path, model_name, hints_path, keep_everything, max_mb=max_mb)
+        return _upload(path, model_name, hints_path, keep_everything, what, max_mb=max_mb)
     except gr.Error as e:
         hidden = gr.Button(visible=False)
         return None, None, None, _download(), f"⚠ {e.message}", hidden, hidden
@@ -321,19 +339,20 @@ def api_model(value, default: str | None) -> str:
 
 
 @user_errors
-def api_generate(sketch, model: str | None = None, seed=None, hints=None, *, default: str | None = None,
+def api_generate(sketch, model: str | None = None, seed=None, hints=None, what=None, *, default: str | None = None,
                  max_mb: float = 20) -> Path:
     """API: a sketch (or label map) image file in, the generated 256×256 image out.
 
     An empty ``model`` is the app's default model; ``seed`` -1 (or any negative, or none)
     gives the deterministic result, 0 to SEED_MAX a variation; ``hints`` an optional
-    colour-hint image for hint models (RGBA, the sketch's size). Every argument is checked
-    before the image is decoded, and each bad one gets its own sentence.
+    colour-hint image for hint models (RGBA, the sketch's size); ``what`` what the sketch
+    shows, for a class model (one of its classes; empty or Auto: it guesses). Every argument
+    is checked before the image is decoded, and each bad one gets its own sentence.
     """
-    return save_png(api_image(sketch, model, seed, hints, default=default, max_mb=max_mb), "result.png")
+    return save_png(api_image(sketch, model, seed, hints, what, default=default, max_mb=max_mb), "result.png")
 
 
-def api_image(sketch, model: str | None = None, seed=None, hints=None, *, default: str | None = None,
+def api_image(sketch, model: str | None = None, seed=None, hints=None, what=None, *, default: str | None = None,
               max_mb: float = 20) -> Image.Image:
     """:func:`api_generate`'s result as an image (for the plain HTTP route, which sends it itself)."""
     seed = api_seed(seed)
@@ -342,14 +361,15 @@ def api_image(sketch, model: str | None = None, seed=None, hints=None, *, defaul
                          missing="No sketch was sent: give an image file as the first argument (sketch).")
     loaded = load_model(name)
     layer = _open_hints(hints, loaded, max_mb=max_mb)[0] if hints is not None else None
-    return _run_file(loaded, image, Path(sketch).name, seed, layer)[1]
+    return _run_file(loaded, image, Path(sketch).name, seed, layer, what=what)[1]
 
 
 @user_errors
 def api_list_models() -> list[dict]:
     """API: every installed model, shipped first."""
     return [
-        {"name": e.name, "description": e.info.description, "input_kind": e.info.input_kind, "shipped": e.shipped}
+        {"name": e.name, "description": e.info.description, "input_kind": e.info.input_kind, "shipped": e.shipped,
+         **({"classes": list(e.config.classes)} if e.config.classes else {})}
         for e in models.available()
     ]
 

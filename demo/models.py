@@ -106,14 +106,16 @@ def canvas(entry: ModelEntry | None, image: str | None = None, image_hints: str 
     Sketch models: a black pen on white. Label models: their class colours, named, as the
     only brushes (starting on "window", the first thing people add to a wall), on a canvas
     filled with the background class, and a result at once (a blank label map is a valid
-    input: a bare wall). Models with hint channels also get the colour brush. ``image`` (a
+    input: a bare wall). Models with hint channels also get the colour brush, class models
+    the "It shows" picker (Auto, then their classes). ``image`` (a
     data URL) is a picture to start from, such as an example, and ``image_hints`` its colour
     hints (a data URL of a transparent PNG; used by hint models only).
     """
     hints = entry is not None and entry.config.hint_channels > 0
     if entry is None or not is_labels(entry.info):
         setup = {"fill": "#ffffff", "pen": PEN, "size": PEN_SIZE, "palette": [], "hints": hints, "key": "sketch",
-                 "model": entry.name if entry is not None else ""}
+                 "model": entry.name if entry is not None else "",
+                 "classes": list(entry.config.classes) if entry is not None else []}
         return {"setup": setup, "image": image, "image_hints": image_hints, "generate": image is not None}
     info = entry.info
     fill = hex_color(background_color(info))
@@ -122,7 +124,7 @@ def canvas(entry: ModelEntry | None, image: str | None = None, image_hints: str 
     pen = next((p for p in others if p["name"].lower() in FIRST_LABELS), others[0])["color"]
     key = "labels:" + ",".join(p["color"] for p in palette)  # models with the same classes share a drawing
     setup = {"fill": fill, "pen": pen, "size": LABEL_BRUSH_SIZE, "palette": palette, "hints": hints, "key": key,
-             "model": entry.name}
+             "model": entry.name, "classes": list(entry.config.classes)}
     return {"setup": setup, "image": image, "image_hints": image_hints, "generate": True}
 
 
@@ -160,6 +162,17 @@ def select_for_canvas(name: str | None):
     """The Draw tab's picker changed: (description, fresh canvas)."""
     entry = find(available(), name)
     return describe(entry), canvas(entry)
+
+
+@user_errors
+def class_picker(name: str | None) -> gr.Radio:
+    """The Upload tab's "It shows" for the model picked: its classes and Auto, on Auto;
+    hidden for a model that is told none."""
+    from .handlers import AUTO
+
+    entry = find(available(), name)
+    classes = list(entry.config.classes) if entry is not None else []
+    return gr.Radio(choices=[AUTO, *classes], value=AUTO, visible=bool(classes))
 
 
 @user_errors

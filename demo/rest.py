@@ -12,12 +12,13 @@ batched), and answers with the PNG itself, or ``{"error": sentence}`` and status
     curl -F sketch=@shoe.png -F seed=-1 http://127.0.0.1:7860/api/v1/generate -o result.png
 
 Fields: ``sketch`` (file, required), ``model`` (a name; empty: the app's default), ``seed``
-(-1 or none: deterministic; 0 to SEED_MAX: a variation), ``hints`` (file, for hint models).
+(-1 or none: deterministic; 0 to SEED_MAX: a variation), ``hints`` (file, for hint models),
+``what`` (for a class model, what the sketch shows: one of its classes; empty: it guesses).
 With ``--auth`` the route asks for the same logins, as HTTP Basic authentication.
 
 The page's canvas sends its drawings over a WebSocket, ``/api/v1/draw/socket`` (one per page),
 or where that cannot open, posts each one to ``/api/v1/draw``. Both carry the same JSON: ``png``
-and ``hints`` as the canvas's data URLs, ``model``, ``variation``, ``explicit``, and ``seq``, the
+and ``hints`` as the canvas's data URLs, ``model``, ``variation``, ``explicit``, ``what``, and ``seq``, the
 how-manieth drawing the page sent (and over plain requests ``page``, which page): an older one
 still being made for that page stops when a newer one comes, answered with 409. The answer is
 the result as the page shows it (JPEG), the status line, and a token for the downloads of the
@@ -196,7 +197,7 @@ def _answer(value: dict, default_model: str, stop) -> tuple[int, dict, bytes]:
     this), or 400 and the error's sentence. The fields hold the status line, the (model input,
     result) pair and where the time went (ms: the drawing's result, its encoding)."""
     start = time.perf_counter()
-    canvas = {"png": value.get("png"), "hints": value.get("hints")}
+    canvas = {"png": value.get("png"), "hints": value.get("hints"), "what": value.get("what")}
     try:
         result, status, last = handlers.draw(canvas, value.get("model") or default_model, value.get("variation"),
                                              explicit=bool(value.get("explicit")), stop=stop)
@@ -327,7 +328,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
     @app.post(ROUTE)
     def generate(request: Request, sketch: UploadFile | None = File(None), model: str = Form(""),
-                 seed: str = Form(""), hints: UploadFile | None = File(None)):
+                 seed: str = Form(""), hints: UploadFile | None = File(None), what: str = Form("")):
         if not _authorized(request, settings.auth):
             return Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="pix2pix"'})
         if int(request.headers.get("content-length") or 0) > (2 * MAX_MB + 1) * CHUNK:
@@ -336,7 +337,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         try:
             sketch_path = _save(sketch, folder, "sketch")
             hints_path = _save(hints, folder, "hints")
-            result = user_errors(handlers.api_image)(sketch_path, model, seed, hints_path,
+            result = user_errors(handlers.api_image)(sketch_path, model, seed, hints_path, what,
                                                      default=settings.default_model, max_mb=MAX_MB)
             return _png(result)
         except gr.Error as e:

@@ -59,11 +59,13 @@ def _api(settings: Settings) -> None:
         # the handler checks the value and names the parameter.
         seed = gr.Number(label="seed", value=-1, precision=None, info=handlers.SEED_RULE)
         hints = gr.File(None, label="hints", file_types=[".png", ".webp"])
+        what = gr.Textbox("", label="what", info="for a class model (see /list_models), what the sketch shows; "
+                                                 "empty: the model guesses")
         image = gr.Image(label="image", type="filepath", format="png")
         button = gr.Button()
     button.click(
         partial(handlers.api_generate, default=settings.default_model, max_mb=settings.max_sketch_mb),
-        [sketch, model, seed, hints], image, api_name="generate", **API,
+        [sketch, model, seed, hints, what], image, api_name="generate", **API,
     )
     gr.api(handlers.api_list_models, api_name="list_models")
 

@@ -58,6 +58,18 @@ def make_hint_model(runs: Path) -> None:
     save_pretrained(random_generator(cfg), cfg, info, runs / HINT_MODEL / "model")
 
 
+CLASS_MODEL = "test-classes"
+
+
+def make_class_model(runs: Path) -> None:
+    """A sketch model told what a drawing shows (shoe or bag; random weights: the class
+    changes its output)."""
+    torch.manual_seed(2)
+    cfg = ModelConfig(ngf=8, ndf=8, classes=["shoe", "bag"])
+    info = ModelInfo(name=CLASS_MODEL, description="Test class model", input_kind="sketch")
+    save_pretrained(random_generator(cfg), cfg, info, runs / CLASS_MODEL / "model")
+
+
 def train_hint_model(folder: Path, steps: int = 120) -> Path:
     """A tiny hint model that has learnt to follow hints: ellipse outlines whose photo is red
     or blue at random, so only a hint says which (about 15 s on one CPU core)."""

@@ -62,7 +62,8 @@ def test_the_canvas_follows_the_model(runs):
     assert labels["setup"]["pen"] != "#0000ff" and labels["generate"]
     pen = models.canvas(models.find(entries, SKETCH_MODEL))
     assert pen["setup"] == {"fill": "#ffffff", "pen": "#000000", "size": models.PEN_SIZE, "palette": [],
-                            "hints": False, "key": "sketch", "model": SKETCH_MODEL}  # the model it posts to
+                            "hints": False, "key": "sketch", "model": SKETCH_MODEL,  # the model it posts to
+                            "classes": []}  # told no class: no "It shows" picker
     assert not pen["generate"] and labels["setup"]["model"] == LABEL_MODEL
     assert models.pick(entries, LABEL_MODEL) == LABEL_MODEL and models.pick([], None) is None
     assert models.pick(entries, "nope") == entries[0].name

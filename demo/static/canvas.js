@@ -13,6 +13,7 @@ const colours = element.querySelector(".sk-colours");
 const picker = element.querySelector(".sk-colour");
 const sizeInput = element.querySelector(".sk-size");
 const activeName = element.querySelector(".sk-active");
+const whatPicker = element.querySelector(".sk-what"); // a class model's "It shows" (Auto: "")
 const buttons = Object.fromEntries([...element.querySelectorAll("[data-action]")].map((b) => [b.dataset.action, b]));
 
 function layer() {
@@ -26,7 +27,7 @@ const hint = layer();
 const inkCtx = ink.getContext("2d");
 const hintCtx = hint.getContext("2d");
 
-let setup = { fill: "#ffffff", pen: "#000000", size: 6, palette: [], hints: false, key: "" };
+let setup = { fill: "#ffffff", pen: "#000000", size: 6, palette: [], hints: false, key: "", classes: [] };
 // {layer: "ink"|"hint", color, size, erase, points} (rect/fill: shape), {clear: "ink"|"hint"}, or
 // {picture: true, ink, hint}: a whole drawing put in at once (an example, an outline, a drawing
 // kept from before a reload), which one Undo takes away like any stroke
@@ -224,7 +225,7 @@ function snapshot(explicit) {
   const hints = setup.hints && (painted || (current && current.layer === "hint")) ? hint.toDataURL("image/png") : null;
   const png = ink.toDataURL("image/png");
   if (!current) remember(png, hints); // a finished change (not a live frame): kept for a reload
-  return { png, hints, model: setup.model || "", explicit };
+  return { png, hints, model: setup.model || "", explicit, what: whatPicker.value };
 }
 
 function viaSocket(body) {
@@ -329,7 +330,11 @@ function buildPalette() {
   element.querySelectorAll(".sk-label-tool").forEach((b) => { b.hidden = setup.palette.length === 0; });
   element.querySelectorAll(".sk-hint-tool").forEach((b) => { b.hidden = !setup.hints; });
   colours.hidden = !setup.hints; // more or fewer rows of tools: the page's resize refits the canvas
+  const classes = setup.classes || [];
+  whatPicker.replaceChildren(...["", ...classes].map((name) => new Option(name || "Auto", name)));
+  whatPicker.parentElement.hidden = classes.length === 0;
 }
+whatPicker.addEventListener("change", () => { if (ops.length) send(); });
 
 function forgetInFlight() {
   waiting = false;

@@ -40,6 +40,8 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                             "painted where you want it.", elem_classes="help")
                 keep = gr.Checkbox(False, label="Keep everything on the page", elem_id="upload-keep",
                                    info="Off: notes, a border, swatches and specks beside the drawing are left out.")
+                what = gr.Radio([handlers.AUTO], value=handlers.AUTO, label="It shows", visible=False,
+                                elem_id="upload-what", info="Auto: the model guesses from the drawing.")
                 original = gr.Image(label="Your upload", type="pil", interactive=False, buttons=[], height=240)
                 run = gr.Button("Generate again", elem_id="upload-generate")
             seen = gr.Image(label="What the model sees", type="pil", format="png", interactive=False,
@@ -53,7 +55,7 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
                 pair = gr.DownloadButton("Download input + result", visible=False, size="sm")
 
     go = partial(handlers.upload, max_mb=settings.max_sketch_mb)
-    inputs = [file, model, hints, keep]
+    inputs = [file, model, hints, keep, what]
     outputs = [original, seen, result, pair, status, to_outline, use_labels]
     to_outline.click(partial(handlers.outline_for_canvas, max_mb=settings.max_sketch_mb), [file, model],
                      list(draw_tab), **PRIVATE)
@@ -61,12 +63,17 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
         file.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
         hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
         keep.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        what.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
         run.click(go, inputs, outputs, **INFERENCE, **PRIVATE),
     ):
         event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
-    model.input(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    model.input(models.select, model, about, **PRIVATE).then(models.class_picker, model, what, **PRIVATE
+                                                              ).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
     # A label map given to a sketch model: one click picks the model that takes it, and runs it.
     use_labels.click(lambda: models.picker(models.available(), models.fitting("labels")), None, model, **PRIVATE
-                     ).then(models.select, model, about, **PRIVATE).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
-    demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE)
+                     ).then(models.select, model, about, **PRIVATE).then(models.class_picker, model, what, **PRIVATE
+                                                                         ).then(go, inputs, outputs, **INFERENCE,
+                                                                                **PRIVATE)
+    demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE
+              ).then(models.class_picker, model, what, **PRIVATE)
     return model

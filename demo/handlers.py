@@ -102,7 +102,8 @@ AUTO = "Auto"  # the class picker's "not told": the model guesses from the drawi
 def told(model, what) -> str:
     """The class a class model is told: one of its classes, or "" (Auto, nothing, or a model
     that is told none); anything else is refused with a sentence that lists them."""
-    if not getattr(model, "classes", None) or what is None or (isinstance(what, str) and what.strip() in ("", AUTO)):
+    if not getattr(model, "classes", None) or what is None or (
+            isinstance(what, str) and what.strip().lower() in ("", AUTO.lower())):
         return ""
     name = what.strip().lower() if isinstance(what, str) else None
     if name not in model.classes:
@@ -357,9 +358,12 @@ def api_image(sketch, model: str | None = None, seed=None, hints=None, what=None
     """:func:`api_generate`'s result as an image (for the plain HTTP route, which sends it itself)."""
     seed = api_seed(seed)
     name = api_model(model, default)
-    image = _open_upload(sketch, max_mb=max_mb, types=None,
-                         missing="No sketch was sent: give an image file as the first argument (sketch).")
+    if sketch is None:  # before a model is loaded for it
+        raise gr.Error("No sketch was sent: give an image file as the first argument (sketch).",
+                       print_exception=False)
     loaded = load_model(name)
+    told(loaded, what)  # checked before the image is decoded
+    image = _open_upload(sketch, max_mb=max_mb, types=None)
     layer = _open_hints(hints, loaded, max_mb=max_mb)[0] if hints is not None else None
     return _run_file(loaded, image, Path(sketch).name, seed, layer, what=what)[1]
 

@@ -280,12 +280,14 @@ def extra_layers(cfg: ModelConfig, size: int, batch: int = 1, hints: torch.Tenso
     if not cfg.extra_channels:
         return None
     device = hints.device if hints is not None else None
+    batch = hints.shape[0] if hints is not None else batch
     parts = []
     if cfg.hint_channels:
         parts.append(hints if hints is not None else torch.zeros(batch, cfg.hint_channels, size, size, device=device))
     if cfg.classes:
         index = torch.full((batch,), -1, dtype=torch.long) if cls is None else torch.as_tensor(
             [class_index(cfg.classes, c) for c in cls] if isinstance(cls, (list, tuple)) else cls, dtype=torch.long)
+        index = index.cpu()
         told = (index >= 0).float().view(-1, 1, 1, 1)
         onehot = F.one_hot(index.clamp(min=0), len(cfg.classes)).float().view(-1, len(cfg.classes), 1, 1) * told
         parts.append(onehot.to(device).expand(-1, -1, size, size))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import random
 from dataclasses import dataclass, replace
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from ..config import DIRECTIONS
 from .data import DataError, DataScan, Pair, scan
+
+log = logging.getLogger(__name__)
 
 MIX_FILE = "mix.json"
 LABELS_FILE = "labels.csv"
@@ -73,7 +76,7 @@ def _source(entry: dict) -> Source:
     src = Source(name=str(entry.get("name") or entry["path"]), path=str(entry["path"]),
                  outlines=bool(entry.get("outlines", False)), photo_aspect=float(entry.get("photo_aspect", 0.0)),
                  direction=str(entry.get("direction", "AtoB")), frame=str(entry.get("frame", "none")),
-                 cls=str(entry.get("class", "")), val_fraction=float(entry.get("val_fraction", 0.1)))
+                 cls=str(entry.get("class", "")).strip().lower(), val_fraction=float(entry.get("val_fraction", 0.1)))
     if src.direction not in DIRECTIONS or src.frame not in FRAMES:
         raise ValueError(f"{src.name}: direction must be one of {DIRECTIONS} and frame one of {FRAMES}")
     if src.outlines and src.direction != "AtoB":
@@ -115,7 +118,9 @@ def scan_data(root: str | Path, *, outlines: bool = False, seed: int = 0) -> Dat
 
 
 def read_labels(folder: Path) -> dict[str, str]:
-    """``labels.csv`` of ``folder`` as {image name: class}; empty when there is none."""
+    """``labels.csv`` of ``folder`` as {image name: class}; empty when there is none, or when
+    it is some other table (no ``name`` and ``class`` columns: said in the log, left alone).
+    Names may be given with or without their extension."""
     path = Path(folder) / LABELS_FILE
     if not path.is_file():
         return {}
@@ -123,11 +128,12 @@ def read_labels(folder: Path) -> dict[str, str]:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if not {"name", "class"} <= set(reader.fieldnames or []):
-                raise KeyError(f"its header is {','.join(reader.fieldnames or [])}")
+                log.warning("%s has no name and class columns: not read as labels", path)
+                return {}
             rows = list(reader)
-        return {str(r["name"]).strip(): str(r["class"]).strip().lower() for r in rows}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError) as e:
-        raise DataError(f"{path} must be a CSV file with the columns name,class: {e}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path} could not be read as a CSV file with the columns name,class: {e}") from None
+    return {Path(str(r["name"]).strip()).stem: str(r["class"] or "").strip().lower() for r in rows if r.get("name")}
 
 
 def _labelled(pairs: list[Pair], labels: dict[str, str], default: str) -> list[Pair]:

@@ -151,3 +151,26 @@ def test_discriminator_features_for_feature_matching():
     _, other = d(a, torch.rand(1, 3, 256, 256), features=True)
     assert feature_matching_loss(feats, feats).item() == 0
     assert feature_matching_loss(other, feats).item() > 0
+
+
+def test_a_hint_models_batchnorm_statistics_are_taken_with_its_hints():
+    """The statistics a hint model is saved with come from drawings with colour strokes too, as
+    in training: taken from bare drawings alone, broad strokes at test time met statistics that
+    never saw them (on the fashion data: L1 under 3 broad strokes 0.157 -> 0.080, shape IoU
+    0.57 -> 0.77 once re-estimated with them)."""
+    from torch.utils.data import TensorDataset
+
+    from pix2pix.training.run_folder import recalibrate_bn
+
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(ngf=8, ndf=8, image_size=32, hint_channels=4))
+    a, b = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 2 - 1
+    painted = torch.zeros(8, 4, 32, 32)
+    painted[:, :, 4:28, 4:28] = torch.tensor([1.0, -1.0, -1.0, 1.0]).view(1, 4, 1, 1)
+
+    def statistics(hints):
+        recalibrate_bn(g, TensorDataset(a, b, hints), list(range(8)), 4, torch.device("cpu"),
+                       torch.Generator().manual_seed(0))
+        return g.down[1][-1].running_mean.clone()  # the first BatchNorm after the input conv
+
+    assert not torch.allclose(statistics(painted), statistics(torch.zeros_like(painted)), atol=1e-4)

@@ -130,10 +130,11 @@ def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_
 
     if not keys:
         return seen
-    if not getattr(getattr(G, "cfg", None), "classes", None):
+    if not getattr(getattr(G, "cfg", None), "extra_channels", 0):
         update_bn(batches(), G, device=device)
         return seen
-    # A class model is told its pairs' classes here, as in validation and use.
+    # A hint or class model gets its extra layers here as in training: the statistics must
+    # hold for drawings with colour strokes too, not only for bare ones.
     norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = {m: m.momentum for m in norms}
     for m in norms:
@@ -142,8 +143,8 @@ def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_
     was_training = G.training
     G.train()
     with torch.no_grad():
-        for a, _, extra in batches():
-            G(a.to(device), extra.to(device))
+        for a, _, *extra in batches():
+            G(a.to(device), *(e.to(device) for e in extra))
     for m, momentum in momenta.items():
         m.momentum = momentum
     G.train(was_training)

@@ -62,18 +62,19 @@ def build(demo: gr.Blocks, settings: Settings, draw_tab: tuple) -> gr.Dropdown:
     for event in (
         file.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
         hints.change(go, inputs, outputs, **INFERENCE, **PRIVATE),
-        keep.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
-        what.input(go, inputs, outputs, **INFERENCE, **PRIVATE),
+        *(box.input(go, inputs, outputs, **INFERENCE, **PRIVATE) for box in (keep, what)),
         run.click(go, inputs, outputs, **INFERENCE, **PRIVATE),
     ):
         event.success(None, None, None, js=CLOSE_TOASTS, **PRIVATE)
-    model.input(models.select, model, about, **PRIVATE).then(models.class_picker, model, what, **PRIVATE
-                                                              ).then(go, inputs, outputs, **INFERENCE, **PRIVATE)
+    _then_run(model.input(models.select, model, about, **PRIVATE), model, what, run_again := (go, inputs, outputs))
     # A label map given to a sketch model: one click picks the model that takes it, and runs it.
-    use_labels.click(lambda: models.picker(models.available(), models.fitting("labels")), None, model, **PRIVATE
-                     ).then(models.select, model, about, **PRIVATE).then(models.class_picker, model, what, **PRIVATE
-                                                                         ).then(go, inputs, outputs, **INFERENCE,
-                                                                                **PRIVATE)
+    _then_run(use_labels.click(lambda: models.picker(models.available(), models.fitting("labels")), None, model,
+                               **PRIVATE).then(models.select, model, about, **PRIVATE), model, what, run_again)
     demo.load(partial(models.open_picker, settings.default_model), None, [model, about], **PRIVATE
               ).then(models.class_picker, model, what, **PRIVATE)
     return model
+
+
+def _then_run(event, model, what, run_again: tuple) -> None:
+    """After another model is picked: its "It shows" choices, then the upload run again."""
+    event.then(models.class_picker, model, what, **PRIVATE).then(*run_again, **INFERENCE, **PRIVATE)

@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..config import ModelInfo, TrainConfig
@@ -130,16 +129,13 @@ def recalibrate_bn(G: torch.nn.Module, dataset: Dataset, keys: list[int], batch_
 
     if not keys:
         return seen
-    if not getattr(getattr(G, "cfg", None), "extra_channels", 0):
-        update_bn(batches(), G, device=device)
-        return seen
-    # A hint or class model gets its extra layers here as in training: the statistics must
-    # hold for drawings with colour strokes too, not only for bare ones.
+    # As torch's update_bn, but a hint or class model gets its extra layers as in training: the
+    # statistics must hold for drawings with colour strokes too, not only for bare ones.
     norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = {m: m.momentum for m in norms}
     for m in norms:
         m.reset_running_stats()
-        m.momentum = None  # a plain average over every batch, as update_bn takes it
+        m.momentum = None  # a plain average over every batch
     was_training = G.training
     G.train()
     with torch.no_grad():

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import HINT_CHANNELS, ModelConfig
+from .upsampling import UpStage, upsampler
 
 
 def _down(in_ch: int, out_ch: int, *, act: bool, norm: bool) -> nn.Sequential:
@@ -36,22 +37,13 @@ def _down(in_ch: int, out_ch: int, *, act: bool, norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _upsampler(in_ch: int, out_ch: int, mode: str, *, bias: bool) -> list[nn.Module]:
-    """x2 upsampling: the paper's 4x4 stride-2 transposed conv, or nearest-neighbour resize
-    then a 3x3 conv, which covers every output pixel evenly and so leaves no checkerboard
-    (Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016)."""
-    if mode == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)]
-    return [nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=bias)]
-
-
 def _up(in_ch: int, out_ch: int, *, dropout: float, mode: str) -> nn.Sequential:
     """Decoder step: ReLU -> x2 upsampling conv -> BatchNorm [-> Dropout]."""
-    layers: list[nn.Module] = [nn.ReLU(inplace=True), *_upsampler(in_ch, out_ch, mode, bias=False),
+    layers: list[nn.Module] = [nn.ReLU(inplace=True), *upsampler(in_ch, out_ch, mode, bias=False),
                                nn.BatchNorm2d(out_ch)]
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    return UpStage(*layers)
 
 
 class _GradInLayout(torch.autograd.Function):
@@ -116,11 +108,19 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == n - 1 else widths[i] * 2
             use_dropout = 4 <= i <= n - 2
             self.up.append(_up(in_ch, widths[i - 1], dropout=cfg.dropout if use_dropout else 0.0, mode=cfg.upsample))
-        self.head = nn.Sequential(
+        self.head = UpStage(
             nn.ReLU(inplace=True),
-            *_upsampler(widths[0] * 2, cfg.out_channels, cfg.upsample, bias=True),
+            *upsampler(widths[0] * 2, cfg.out_channels, cfg.upsample, bias=True),
             nn.Tanh(),
         )
+
+    def fold_resizes(self, from_side: int) -> UNetGenerator:
+        """Run the resize decoder's levels whose input is at least ``from_side`` pixels wide
+        (0: none) in the summed-tap form of :mod:`pix2pix.upsampling`: the same function and
+        gradients, fewer operations. A choice of how to run, not saved with the weights."""
+        for stage in [*self.up, self.head]:
+            stage.fold_from = from_side
+        return self
 
     def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, in_channels, H, W); hints: the extra layers (B, ``cfg.extra_channels``, H, W)

@@ -82,7 +82,8 @@ def test_the_library_is_grouped_by_concern():
     """Training, inference and image handling each sit in their own package; only the pieces
     they share (and the command line) stay at the top."""
     top = sorted(p.stem for p in (ROOT / "pix2pix").glob("*.py"))
-    assert top == ["__init__", "__main__", "bench", "catalog", "cli", "config", "errors", "hardware", "io", "models"]
+    assert top == ["__init__", "__main__", "bench", "catalog", "cli", "config", "errors", "hardware", "io", "models",
+                   "upsampling"]
     for package in ("training", "inference", "images"):
         assert (ROOT / "pix2pix" / package / "__init__.py").is_file()
 

@@ -5,15 +5,11 @@ holds them to 1e-4 of the model as trained):
 
 - BatchNorm folded into the convolution before it.
 - Nearest x2 resize then a 3x3 convolution (the checkerboard-free decoder) as one 4x4
-  stride-2 transposed convolution. Of the 3x3 taps an output pixel sees in the resized map,
-  those that land on the same source pixel can be summed ahead of time, so each output pixel
-  costs 4 multiply-adds per channel pair instead of 9, and the resized map is never built.
-  The resize decoder trains without checkerboards; this runs it at the transposed conv's price.
-- The same pair with only a few output channels (the image head: RGB) as a 3x3 convolution on
-  the source that makes the four output phases as channels, then a pixel shuffle (sub-pixel
-  convolution). Transposed convolutions with three output channels vectorize poorly: on the
-  project's 2-core AVX-512 box the shipped model's head took 2.7 ms as one, 1.7 ms like this
-  (whether that holds elsewhere is measured: it is a form of its own, see ``Sketch2Image``).
+  stride-2 transposed convolution, or, with only a few output channels (the image head: RGB),
+  as a sub-pixel convolution; :mod:`pix2pix.upsampling` says why both are exact. On the
+  project's 2-core AVX-512 box the shipped model's head took 2.7 ms as a transposed conv and
+  1.7 ms as a sub-pixel one (whether that holds elsewhere is measured: it is a form of its
+  own, see ``Sketch2Image``).
 """
 
 from __future__ import annotations
@@ -22,6 +18,8 @@ import copy
 
 import torch
 import torch.nn as nn
+
+from ..upsampling import is_plain_3x3, is_plain_resize, subpixel_weight, transposed_weight
 
 
 def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
@@ -57,16 +55,8 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-# Output pixel 2m (2m+1) of "resize x2, then 3x3 conv, zero padding" reads source pixels
-# m-1, m, m (m, m, m+1) through taps 0, 1, 2. A 4x4 stride-2 transposed conv with padding 1
-# reaches 2m from sources m-1, m through its taps 3, 1, and 2m+1 from m, m+1 through 2, 0.
-# So transposed tap k = sum of the 3x3 taps r with TAPS[k, r] = 1, in each direction.
-TAPS = torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.float32)
-
-
 def _as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
-    taps = TAPS.to(conv.weight)
-    weight = torch.einsum("kr,oirs,ls->iokl", taps, conv.weight.detach(), taps)  # (in, out, 4, 4)
+    weight = transposed_weight(conv.weight.detach())  # (in, out, 4, 4)
     out = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
                              bias=conv.bias is not None).to(conv.weight.device)
     out.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
@@ -75,16 +65,10 @@ def _as_transposed(conv: nn.Conv2d) -> nn.ConvTranspose2d:
     return out
 
 
-# Output pixel 2m + a of "resize x2, then 3x3 conv" reads the source at offsets -1, 0, +1
-# through the 3x3 taps with PHASES[a, offset, tap] = 1 (a = 0: m-1, m, m; a = 1: m, m, m+1).
-PHASES = torch.tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]], dtype=torch.float32)
-
-
 def _as_subpixel(conv: nn.Conv2d) -> nn.Sequential:
     """(resize x2, ``conv``) as a 3x3 conv making the 4 phases of each output channel, then a
     pixel shuffle, whose channel order (channel, row phase, column phase) this matches."""
-    phases = PHASES.to(conv.weight)
-    weight = torch.einsum("adr,oirs,bes->oabide", phases, conv.weight.detach(), phases)
+    weight = subpixel_weight(conv.weight.detach())
     out = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 3, padding=1,
                     bias=conv.bias is not None).to(conv.weight.device)
     out.weight = nn.Parameter(weight.reshape(out.weight.shape).contiguous(), requires_grad=False)
@@ -93,19 +77,10 @@ def _as_subpixel(conv: nn.Conv2d) -> nn.Sequential:
     return nn.Sequential(out, nn.PixelShuffle(2))
 
 
-def _is_plain_resize(m: nn.Module) -> bool:
-    return m.mode == "nearest" and m.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0)) and m.size is None
-
-
-def _is_plain_3x3(c: nn.Conv2d) -> bool:
-    return (c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) and c.dilation == (1, 1)
-            and c.groups == 1 and c.padding_mode == "zeros")
-
-
 def _resizes(module: nn.Module) -> list:
     """(Sequential, index) of every nearest x2 resize followed by a plain 3x3 conv."""
     return [(seq, i) for seq, i in _pairs(module, nn.Upsample, nn.Conv2d)
-            if _is_plain_resize(seq[i]) and _is_plain_3x3(seq[i + 1])]
+            if is_plain_resize(seq[i]) and is_plain_3x3(seq[i + 1])]
 
 
 def has_resizes(module: nn.Module) -> bool:

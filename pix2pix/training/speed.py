@@ -7,6 +7,8 @@ is cached per machine, torch version, thread count and model shape:
 
 - the memory layout of the networks: channels-last or NCHW;
 - Adam as a loop over the parameters, ``foreach`` or ``fused``;
+- a resize decoder's large levels as they are written or in their summed-tap form
+  (:mod:`pix2pix.upsampling`; on the 2-core CPU this project grew on, 4-6 % off a step);
 - ``torch.compile`` of both networks, for runs long enough to pay for the compilation
   (timed with its build time; on the 2-core CPU this project grew on it built in about
   75 s and then ran a step 1.4x slower, so it is not taken there).
@@ -88,6 +90,10 @@ def measured_form(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
         adam = fastest({k: make(replace(form, adam=k)) for k in ADAM_KINDS}, key=f"{key}|adam", runs=2, warmup=1,
                        default=StepForm.adam if short else None)
         form = replace(form, adam=adam)
+        if model_cfg.upsample == "resize":
+            decoder = fastest({"folded": make(replace(form, folded=True)), "resized": make(form)},
+                              key=f"{key}|decoder", runs=2, warmup=1, default="resized" if short else None)
+            form = replace(form, folded=decoder == "folded")
         if cfg.compile == "on" or cfg.compile == "auto" and planned_steps >= COMPILE_MIN_STEPS:
             form = replace(form, compiled=_compile_pays(make, form, key, planned_steps, forced=cfg.compile == "on"))
     log.info("training step: %s", form.name)

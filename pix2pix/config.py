@@ -197,6 +197,9 @@ class TrainConfig:
                               "figure), read from the data's labels (a source's \"class\" in mix.json, or labels.csv "
                               "beside the images); pairs of another or no class, and a share of the others, are shown as "
                               "unknown, so the model also guesses when not told ('': off)", group="recipe")
+    grow: bool = option(False, "progressive growing: add a U-Net level to the --init model and train at twice its "
+                               "image size (a run at --image-size 128 first, then this one at 256); the new level "
+                               "starts with no say in the output", group="recipe")
     d_scales: int = option(1, "discriminators: 1 (the paper's PatchGAN) or 2 (a second one at half resolution, "
                               "as pix2pixHD)", group="recipe")
     r1: float = option(0.0, "weight of the R1 penalty on D's gradient at real pairs (0: off; 1-10 typical)",

@@ -271,6 +271,29 @@ def widened(generator: UNetGenerator, *, hint_channels: int | None = None,
     return expanded.train(generator.training)
 
 
+def grown(generator: UNetGenerator) -> UNetGenerator:
+    """``generator`` for twice its image size (progressive growing: 128 px first, then 256):
+    one more U-Net level at the bottom, fresh, and every old weight in its place. The old
+    bottleneck's decoder step takes the new level's output beside its old input, with zero
+    weights for it, so the grown model starts as the small one (but for the BatchNorm the old
+    bottleneck gains as an inner level) and learns what the new level adds."""
+    small = generator.cfg
+    big = build_generator(dataclasses.replace(small, image_size=2 * small.image_size))
+    state = big.state_dict()
+    for key, value in generator.state_dict().items():
+        part, index, rest = key.split(".", 2) if key.startswith("up.") else (key, None, None)
+        target = f"up.{int(index) + 1}.{rest}" if index is not None else key  # the decoder gains a step in front
+        if state[target].shape == value.shape:
+            state[target] = value
+        else:  # the old bottleneck's upsampling conv: its input doubles (skip first, then the new level)
+            dim = 1 if value.dim() == 4 and state[target].shape[1] != value.shape[1] else 0
+            new = torch.zeros_like(state[target])
+            new.narrow(dim, 0, value.shape[dim]).copy_(value)
+            state[target] = new
+    big.load_state_dict(state)
+    return big.to(next(generator.parameters()).device).train(generator.training)
+
+
 def extra_layers(cfg: ModelConfig, size: int, batch: int = 1, hints: torch.Tensor | None = None,
                  cls: torch.Tensor | list | None = None) -> torch.Tensor | None:
     """The generator's extra input layers (B, ``cfg.extra_channels``, S, S): ``hints``

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pix2pix.config import ConfigError, ModelConfig, TrainConfig
-from pix2pix.models import adversarial_loss, build_discriminator
+from pix2pix.models import adversarial_loss, build_discriminator, build_generator, grown
 from pix2pix.training.augment import d_losses, diff_augment, g_loss, parse_policy, r1_penalty
 from pix2pix.training.objective import Pix2Pix
 
@@ -78,3 +78,26 @@ def test_each_option_trains(options):
         losses = model.step(*batch)
     assert all(math.isfinite(v.item()) for v in losses.values())
     assert any(not torch.equal(b, p) for b, p in zip(before, model.D.parameters()))
+
+
+@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+def test_a_grown_generator_starts_as_the_small_one(upsample):
+    """128 px first, then 256: the grown model has one more level, every old weight in its place,
+    and (in eval mode, where the old bottleneck's new BatchNorm is the identity) the same output."""
+    torch.manual_seed(0)
+    small = build_generator(ModelConfig(ngf=8, ndf=8, image_size=32, upsample=upsample, hint_channels=4))
+    small.eval()
+    big = grown(small).eval()
+    assert big.cfg.image_size == 64 and len(big.down) == len(small.down) + 1 and big.cfg.hint_channels == 4
+    assert torch.equal(big.down[0][0].weight, small.down[0][0].weight)
+    assert torch.equal(big.head[-2].weight, small.head[-2].weight)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(big(x), small(x), atol=1e-5)
+    big.train()
+    out = big(x)
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    conv = next(m for m in big.up[1] if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)))
+    width = big.down[-2][1].out_channels  # the old bottleneck's: the skip half of the step's input
+    new_half = conv.weight.grad[:, width:] if upsample == "resize" else conv.weight.grad[width:]
+    assert new_half.abs().sum() > 0  # the new level's way into the decoder learns from the first step

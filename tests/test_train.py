@@ -276,6 +276,20 @@ def test_fine_tune_loads_the_init_model_once(tiny_data, tmp_path, monkeypatch):
     assert cfg.ngf == 8
 
 
+def test_a_model_trained_small_grows_to_twice_its_size(tiny_data, tmp_path):
+    """Progressive growing: a run at 32 px, then --grow from it trains and saves a 64 px model
+    that started as the small one, discriminator included."""
+    Trainer(tiny_data, tmp_path / "small", ModelConfig(ngf=8, ndf=8, image_size=32), tiny_cfg(epochs=1)).fit()
+    end = Trainer(tiny_data, tmp_path / "grown", TINY, tiny_cfg(epochs=1, grow=True), init=tmp_path / "small").fit()
+    assert end.status == "finished"
+    g, cfg, _ = load_pretrained(tmp_path / "grown" / "model")
+    assert (cfg.image_size, len(g.down)) == (64, 6)
+    small = load_checkpoint(tmp_path / "small" / "checkpoints" / "last.pt")["D"]
+    assert small.keys() == load_checkpoint(tmp_path / "grown" / "checkpoints" / "last.pt")["D"].keys()
+    with pytest.raises(TrainingError, match="--grow grows the --init model"):
+        Trainer(tiny_data, tmp_path / "nothing", TINY, tiny_cfg(epochs=1, grow=True)).fit()
+
+
 CLI_TRAIN = ["--ngf", "8", "--ndf", "8", "--size", "64", "--batch-size", "2", "--workers", "0", "--seed", "1",
              "--val-fraction", "0.25"]
 

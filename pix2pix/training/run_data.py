@@ -17,7 +17,7 @@ from ..io import load_pretrained
 from .data import DataError, DataScan, Pair, split_validation
 from .dataset import EpochSampler, PairedDataset, outline_pairs, source_pairs
 from .mix import LABELS_FILE, scan_data
-from ..models import widened
+from ..models import grown, widened
 from .hints import HintSampling
 from .speed import LoaderTrial
 from .state import TrainingError
@@ -91,11 +91,17 @@ def scan_and_split(data: Path | None, cfg: TrainConfig, val_list: list[str] | No
     return found, (train_pairs, val_pairs)
 
 
-def load_init(ref: str | Path, info: ModelInfo | None) -> tuple[torch.nn.Module, ModelConfig, ModelInfo]:
-    """The --init generator in training mode, its architecture, and the info the run starts
-    from: ``info`` if given, else the init model's (palette, input kind)."""
+def load_init(ref: str | Path, info: ModelInfo | None, *, grow: bool = False
+              ) -> tuple[torch.nn.Module, ModelConfig, ModelInfo]:
+    """The --init generator in training mode (``grow``: with another level, for twice its image
+    size), its architecture, and the info the run starts from: ``info`` if given, else the init
+    model's (palette, input kind)."""
     generator, model_cfg, init_info = load_pretrained(ref)
     log.info("starting the generator from %s", ref)
+    if grow:
+        generator = grown(generator)
+        log.info("grown from %d to %d px", model_cfg.image_size, generator.cfg.image_size)
+        model_cfg = generator.cfg
     return generator.train(), model_cfg, info or replace(init_info, extra=dict(init_info.extra))
 
 

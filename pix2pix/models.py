@@ -281,7 +281,7 @@ def grown(generator: UNetGenerator) -> UNetGenerator:
     big = build_generator(dataclasses.replace(small, image_size=2 * small.image_size))
     state = big.state_dict()
     for key, value in generator.state_dict().items():
-        part, index, rest = key.split(".", 2) if key.startswith("up.") else (key, None, None)
+        _, index, rest = key.split(".", 2) if key.startswith("up.") else (key, None, None)
         target = f"up.{int(index) + 1}.{rest}" if index is not None else key  # the decoder gains a step in front
         if state[target].shape == value.shape:
             state[target] = value

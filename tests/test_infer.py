@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from conftest import trained_like_generator
 from pix2pix.inference import infer
@@ -171,3 +171,26 @@ def test_label_model_snaps_input_colours(tmp_path):
     prepared = model.prepare(drawn).image
     assert prepared.size == (64, 64)
     assert {c for _, c in prepared.getcolors()} == {(0, 0, 255), (255, 0, 0)}
+
+
+def test_colour_outside_the_drawn_object_is_left_out():
+    """A broad stroke over the outline reaches the model only where the outline encloses: the
+    same result as the stroke stopped at the line. Models of other inputs take hints as painted."""
+    cfg = ModelConfig(ngf=8, image_size=64, hint_channels=4)
+    torch.manual_seed(0)
+    g = trained_like_generator(cfg)
+    sketch = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(sketch).ellipse((16, 16, 48, 48), outline="black", width=2)
+    across = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(across).rectangle((0, 28, 63, 36), fill=(200, 30, 30, 255))  # runs off both sides
+    x = torch.from_numpy(np.asarray(sketch, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    stroke = infer.hint_tensor(across, 64)[None]
+    region = torch.from_numpy(infer.drawn_region(np.asarray(sketch.convert("L")) < 128))
+    assert 0 < region[32].sum() < 40  # the stroke's row crosses the object and runs on beyond it
+    layers = [stroke, stroke * region]  # the stroke, and the stroke cut at the outline
+    model = Sketch2Image(g, cfg, ModelInfo(input_kind="sketch"), device="cpu", precision="fp32")
+    spilled, cut = (model.run(x, hints=h) for h in layers)
+    assert torch.equal(spilled, cut)
+    assert not torch.equal(spilled, model.run(x))  # the part inside does count
+    photo_model = Sketch2Image(g, cfg, ModelInfo(input_kind="image"), device="cpu", precision="fp32")
+    assert not torch.equal(photo_model.run(x, hints=layers[0]), photo_model.run(x, hints=layers[1]))

@@ -14,6 +14,7 @@ from pix2pix.images.sketch import (
     STROKE_PX,
     Frame,
     SketchError,
+    drawn_region,
     editor_to_image,
     find_frame,
     frame_image,
@@ -336,3 +337,27 @@ def test_output_size_and_ink_mask():
     mask = ink_mask(img)
     assert mask.dtype == bool and mask.shape == (512, 512)
     assert mask[90:422, 90:422].sum() == mask.sum() > 1000
+
+
+def _lines(draw) -> np.ndarray:
+    img = Image.new("L", (96, 96), 0)
+    draw(ImageDraw.Draw(img))
+    return np.asarray(img) > 0
+
+
+def test_the_drawn_object_is_what_its_outline_encloses():
+    """Where colour hints count: inside a closed outline (small gaps bridged), inside the lines'
+    hull where the outline is open, and everywhere on a blank canvas."""
+    closed = drawn_region(_lines(lambda d: d.ellipse((10, 20, 80, 70), outline=255, width=2)))
+    assert closed[45, 45] and not closed[5, 5] and not closed[45, 88] and not closed[90, 45]
+    gap = _lines(lambda d: (d.arc((10, 20, 80, 70), 5, 355, fill=255, width=2)))  # a 3-4 px break at the right
+    assert drawn_region(gap)[45, 45] and not drawn_region(gap)[5, 5]
+    cup = _lines(lambda d: d.line([(10, 10), (10, 80), (80, 80), (80, 10)], fill=255, width=2))  # open at the top
+    region = drawn_region(cup)
+    assert region[45, 45] and region[12, 45] and not region[90, 45]  # the hull: the cup's opening counts
+    # A figure's stick limbs close in little: its hull, so a stroke between the legs still counts.
+    figure = _lines(lambda d: (d.ellipse((40, 5, 56, 21), outline=255, width=2),
+                               d.line([(48, 21), (48, 60), (30, 92)], fill=255, width=2),
+                               d.line([(48, 60), (66, 92)], fill=255, width=2)))
+    assert drawn_region(figure)[80, 48] and not drawn_region(figure)[30, 10]
+    assert drawn_region(np.zeros((32, 32), bool)).all()

@@ -175,6 +175,27 @@ def ink_mask(image) -> np.ndarray:
     return _analyse(to_rgb(_require_image(image))) >= 128
 
 
+ENCLOSED_SHARE = 0.25  # a figure's limbs leave much of its hull open; a garment's outline encloses most
+
+
+def drawn_region(ink: np.ndarray, *, bridge: int = 5) -> np.ndarray:
+    """Where the drawn object is (HxW bool), from its lines' mask: what the outline encloses,
+    gaps in it up to ``bridge`` px closed; where it is too open for that (the outside floods in
+    and leaves less than ``ENCLOSED_SHARE`` of the lines' convex hull enclosed), that hull;
+    everywhere when nothing is drawn. Colour hints count only inside it: outside, the picture stays white background."""
+    ys, xs = np.nonzero(ink)
+    if len(xs) < 3:
+        return np.ones(ink.shape, bool)
+    hull = np.zeros(ink.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.stack([xs, ys], 1).astype(np.int32)), 1)
+    free = 1 - cv2.dilate(ink.astype(np.uint8), np.ones((bridge, bridge), np.uint8))
+    _, labels = cv2.connectedComponents(free, connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, edge[edge > 0]) & (free > 0)
+    enclosed = (free > 0) & ~outside  # blank paper the lines close in
+    return ~outside if enclosed.sum() >= ENCLOSED_SHARE * hull.sum() else hull.astype(bool)
+
+
 def _drawing_only(rgb: Image.Image, ink: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """The ink of the drawing alone, and what was left out (see :mod:`pix2pix.images.page`):
     untouched when nothing was; else analysed again within the drawing's box, away from what

@@ -198,7 +198,7 @@ class TrainConfig:
                               "beside the images); pairs of another or no class, and a share of the others, are shown as "
                               "unknown, so the model also guesses when not told ('': off)", group="recipe")
     grow: bool = option(False, "progressive growing: add a U-Net level to the --init model and train at twice its "
-                               "image size (a run at --image-size 128 first, then this one at 256); the new level "
+                               "image size (a run at --size 128 first, then this one at 256); the new level "
                                "starts with no say in the output", group="recipe")
     d_scales: int = option(1, "discriminators: 1 (the paper's PatchGAN) or 2 (a second one at half resolution, "
                               "as pix2pixHD)", group="recipe")

@@ -87,11 +87,13 @@ class UpStage(nn.Sequential):
     fold_from: int = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.fold_from:  # inference, and training that measured no gain: a plain Sequential
+            return super().forward(x)
         modules = list(self)
         i = 0
         while i < len(modules):
             m = modules[i]
-            if (self.fold_from and x.shape[-1] >= self.fold_from and i + 1 < len(modules)
+            if (x.shape[-1] >= self.fold_from and i + 1 < len(modules)
                     and is_plain_resize(m) and is_plain_3x3(modules[i + 1])):
                 x, i = resize_conv(x, modules[i + 1]), i + 2
             else:

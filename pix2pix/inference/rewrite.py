@@ -71,7 +71,7 @@ def _as_subpixel(conv: nn.Conv2d) -> nn.Sequential:
     weight = subpixel_weight(conv.weight.detach())
     out = nn.Conv2d(conv.in_channels, 4 * conv.out_channels, 3, padding=1,
                     bias=conv.bias is not None).to(conv.weight.device)
-    out.weight = nn.Parameter(weight.reshape(out.weight.shape).contiguous(), requires_grad=False)
+    out.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
     if conv.bias is not None:
         out.bias = nn.Parameter(conv.bias.detach().repeat_interleave(4), requires_grad=False)
     return nn.Sequential(out, nn.PixelShuffle(2))

@@ -82,8 +82,7 @@ class Pix2Pix:
     ):
         self.cfg, self.tcfg, self.device = model_cfg, train_cfg, device
         self.G = (generator or build_generator(model_cfg)).to(device).train()
-        if hasattr(self.G, "fold_resizes"):
-            self.G.fold_resizes(model_cfg.image_size // 8 if form.folded else 0)
+        self.G.fold_resizes(model_cfg.image_size // 8 if form.folded else 0)
         self.D = build_discriminator(model_cfg, scales=train_cfg.d_scales,
                                      spectral=train_cfg.spectral_norm).to(device).train()
         self.augment = parse_policy(train_cfg.diffaugment)

@@ -252,7 +252,7 @@ class Trainer(Judging):
         val_list = read_split(self.run.split) if resuming and self.run.split.exists() else self.val_list
         found, split = scan_and_split(self.data, cfg, val_list)
         if cfg.grow and not (self.init or resuming):
-            raise TrainingError("--grow grows the --init model: give one (a run at --image-size 128, say)")
+            raise TrainingError("--grow grows the --init model: give one (a run at --size 128, say)")
         if self.init and not resuming:  # read once: weights, architecture and info
             generator, self.model_cfg, self.info = load_init(self.init, self.info, grow=cfg.grow)
         if cfg.hints and not self.model_cfg.hint_channels:  # a hint model (from --init: starts as that model)
